@@ -1,0 +1,37 @@
+# `make run` and `make test` are the two entry points (README). Both build .venv on first use.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP_FLAGS ?= --quiet --disable-pip-version-check
+
+.PHONY: run test lint format bench clean
+
+$(VENV)/.runtime: pyproject.toml agent/pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install $(PIP_FLAGS) -e ./agent -e .
+	touch $@
+
+$(VENV)/.test: $(VENV)/.runtime
+	$(PY) -m pip install $(PIP_FLAGS) -e ./agent -e '.[test]'
+	touch $@
+
+run: $(VENV)/.runtime
+	$(PY) manage.py serve --host 127.0.0.1 --port 8000
+
+test: $(VENV)/.test
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.test
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: $(VENV)/.test
+	$(PY) bench/fanout.py
+	$(PY) bench/agent_footprint.py
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,29 @@
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
+django_asgi_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.urls import path  # noqa: E402
+
+from console.gateway.consumers import AgentConsumer  # noqa: E402
+from console.web.consumers import InvocationStreamConsumer  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": URLRouter(
+            [
+                # Agents authenticate inside the protocol (hello), so no cookie middleware on their route.
+                path("ws/agent/", AgentConsumer.as_asgi()),
+                path(
+                    "ws/invocations/<str:invocation_id>/",
+                    AuthMiddlewareStack(InvocationStreamConsumer.as_asgi()),
+                ),
+            ]
+        ),
+    }
+)

@@ -1,0 +1,65 @@
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from console.iam.models import Account
+
+
+class Activation(models.Model):
+    """A code that lets up to ``instance_count`` agents register before ``expires_at``."""
+
+    id = models.CharField(primary_key=True, max_length=40)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="activations")
+    region = models.CharField(max_length=64)
+    code_hash = models.CharField(max_length=64)
+    description = models.CharField(max_length=100, blank=True)
+    instance_name = models.CharField(max_length=50, blank=True)
+    instance_count = models.PositiveIntegerField(default=10)
+    registered_count = models.PositiveIntegerField(default=0)
+    deregistered_count = models.PositiveIntegerField(default=0)
+    ip_address_range = models.CharField(max_length=64, blank=True)
+    time_to_live_hours = models.PositiveIntegerField(default=4)
+    disabled = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class Instance(models.Model):
+    """A machine whose agent registered. Online while heartbeats arrive (see ``is_online``)."""
+
+    id = models.CharField(primary_key=True, max_length=40)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="instances")
+    region = models.CharField(max_length=64)
+    activation = models.ForeignKey(Activation, null=True, blank=True, on_delete=models.SET_NULL)
+    name = models.CharField(max_length=128)
+    hostname = models.CharField(max_length=255, blank=True)
+    os_type = models.CharField(max_length=16, default="Linux")
+    os_name = models.CharField(max_length=255, blank=True)
+    machine_id = models.CharField(max_length=64, blank=True)
+    ips = models.JSONField(default=list, blank=True)
+    agent_version = models.CharField(max_length=32, blank=True)
+    boot_id = models.CharField(max_length=64, blank=True)
+    secret_hash = models.CharField(max_length=64)
+    registered_at = models.DateTimeField(default=timezone.now)
+    last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        indexes = [models.Index(fields=["account", "region"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.id})"
+
+    @property
+    def is_online(self) -> bool:
+        if self.last_heartbeat_at is None:
+            return False
+        return timezone.now() - self.last_heartbeat_at < timedelta(seconds=settings.ASSIST_OFFLINE_AFTER)

@@ -1,0 +1,146 @@
+"""The agent websocket endpoint: a thin asyncio wrapper around the sans-I/O protocol module.
+
+Every frame is decoded by ``assist_agent.protocol``; every change of state goes through a service. Task
+delivery is driven by the database: a doorbell ("agent.deliver") makes the consumer read the instance's
+Pending tasks and send each one, so a doorbell that never arrives is repaired by the next connect.
+"""
+
+import logging
+
+from assist_agent import protocol
+from channels.db import aclose_old_connections, database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from console.errors import ServiceError
+from console.fleet import services as fleet_services
+from console.invocations import events, selectors, services
+
+logger = logging.getLogger(__name__)
+
+CLOSE_UNAUTHENTICATED = 4401
+
+
+def _task_run(result) -> protocol.TaskRun:
+    invocation = result.invocation
+    return protocol.TaskRun(
+        task_id=result.id,
+        command_type=invocation.command_type,
+        content=invocation.command_content,
+        working_dir=invocation.working_dir,
+        username=invocation.username,
+        timeout=float(invocation.timeout),
+    )
+
+
+class AgentConsumer(AsyncWebsocketConsumer):
+    instance_id: str | None = None
+
+    async def connect(self) -> None:
+        self.peer = (self.scope.get("client") or ["?"])[0]
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if self.instance_id:
+            await self.channel_layer.group_discard(events.agent_group(self.instance_id), self.channel_name)
+
+    async def _send_frame(self, frame: object) -> None:
+        await self.send(text_data=protocol.encode(frame))
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            frame = protocol.decode(text_data if text_data is not None else bytes_data or b"")
+        except protocol.ProtocolError as error:
+            logger.warning("agent %s sent a malformed frame: %s", self.instance_id or self.peer, error)
+            await self._send_frame(protocol.Error(code=error.code, message=error.message, ref=""))
+            if self.instance_id is None:
+                await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        await aclose_old_connections()
+        if self.instance_id is None:
+            await self._hello(frame)
+            return
+        try:
+            await self._dispatch(frame)
+        except ServiceError as error:
+            logger.warning("agent %s: %s rejected: %s", self.instance_id, frame.type, error)
+            await self._send_frame(protocol.Error(code=error.code, message=error.message, ref=frame.type))
+
+    async def _hello(self, frame: object) -> None:
+        if not isinstance(frame, protocol.Hello):
+            await self._send_frame(
+                protocol.Error(code="HelloRequired", message="The first frame must be hello.", ref=frame.type)
+            )
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        instance = await database_sync_to_async(fleet_services.instance_authenticate)(
+            instance_id=frame.instance_id, secret=frame.secret
+        )
+        if instance is None:
+            logger.warning("agent hello from %s refused for %s", self.peer, frame.instance_id)
+            await self._send_frame(
+                protocol.Error(code="AuthFailed", message="Unknown instance or wrong secret.", ref="hello")
+            )
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        await database_sync_to_async(fleet_services.instance_hello)(
+            instance=instance,
+            agent_version=frame.agent_version,
+            os_type=frame.os_type,
+            os_name=frame.os_name,
+            hostname=frame.hostname,
+            ips=list(frame.ips),
+            boot_id=frame.boot_id,
+        )
+        self.instance_id = instance.id
+        await self.channel_layer.group_add(events.agent_group(instance.id), self.channel_name)
+        await self._send_frame(
+            protocol.Welcome(instance_id=instance.id, heartbeat_interval=float(settings.ASSIST_HEARTBEAT_INTERVAL))
+        )
+        await self._deliver_pending()
+
+    async def _dispatch(self, frame: object) -> None:
+        instance_id = self.instance_id
+        if isinstance(frame, protocol.Heartbeat):
+            await database_sync_to_async(fleet_services.instance_heartbeat)(instance_id=instance_id)
+        elif isinstance(frame, protocol.TaskStarted):
+            await database_sync_to_async(services.result_record_started)(
+                instance_id=instance_id, task_id=frame.task_id, started_at=frame.started_at
+            )
+        elif isinstance(frame, protocol.TaskOutput):
+            await database_sync_to_async(services.result_record_output)(
+                instance_id=instance_id, task_id=frame.task_id, seq=frame.seq, data=frame.data
+            )
+        elif isinstance(frame, protocol.TaskResult):
+            missing = await database_sync_to_async(services.result_record_final)(
+                instance_id=instance_id,
+                task_id=frame.task_id,
+                status=frame.status,
+                exit_code=frame.exit_code,
+                error_code=frame.error_code,
+                error_info=frame.error_info,
+                started_at=frame.started_at,
+                finished_at=frame.finished_at,
+                last_seq=frame.last_seq,
+            )
+            if missing:
+                await self._send_frame(protocol.TaskResend(task_id=frame.task_id, seqs=tuple(missing)))
+            else:
+                await self._send_frame(protocol.TaskAck(task_id=frame.task_id))
+        else:
+            await self._send_frame(
+                protocol.Error(code="UnexpectedFrame", message=f"{frame.type} is not sent by agents.", ref=frame.type)
+            )
+
+    async def _deliver_pending(self) -> None:
+        tasks = await database_sync_to_async(lambda: [_task_run(r) for r in selectors.pending_tasks(self.instance_id)])()
+        for task in tasks:
+            await self._send_frame(task)
+
+    async def agent_deliver(self, event: dict) -> None:
+        if self.instance_id:
+            await aclose_old_connections()
+            await self._deliver_pending()
+
+    async def agent_stop(self, event: dict) -> None:
+        await self._send_frame(protocol.TaskStop(task_id=event["task_id"]))

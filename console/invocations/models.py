@@ -1,0 +1,76 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from console.fleet.models import Instance
+from console.iam.models import Account
+from console.invocations import status as st
+
+
+class Invocation(models.Model):
+    """One run request (``t-...``) of a command on a set of instances."""
+
+    id = models.CharField(primary_key=True, max_length=40)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="invocations")
+    region = models.CharField(max_length=64)
+    command_id = models.CharField(max_length=40)
+    command_name = models.CharField(max_length=128, blank=True)
+    command_description = models.CharField(max_length=512, blank=True)
+    command_type = models.CharField(max_length=32)
+    command_content = models.TextField()
+    working_dir = models.CharField(max_length=200, blank=True)
+    username = models.CharField(max_length=255, blank=True)
+    timeout = models.PositiveIntegerField(default=60)
+    repeat_mode = models.CharField(max_length=20, default="Once")
+    frequency = models.CharField(max_length=128, blank=True)
+    parameters = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class InvocationResult(models.Model):
+    """The state of one invocation on one instance. Its id is the task id the agent sees."""
+
+    id = models.CharField(primary_key=True, max_length=40)
+    invocation = models.ForeignKey(Invocation, on_delete=models.CASCADE, related_name="results")
+    # No database constraint: results outlive a deregistered instance and keep its id.
+    instance = models.ForeignKey(Instance, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    status = models.CharField(max_length=16, default=st.PENDING, db_index=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_info = models.CharField(max_length=512, blank=True)
+    exit_code = models.IntegerField(null=True, blank=True)
+    repeats = models.PositiveIntegerField(default=0)
+    output_size = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["invocation_id", "instance_id"]
+        indexes = [models.Index(fields=["instance", "status"])]
+        constraints = [
+            models.UniqueConstraint(fields=["invocation", "instance"], name="result_unique_per_instance")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.invocation_id}/{self.instance_id}: {self.status}"
+
+
+class OutputChunk(models.Model):
+    """A numbered piece of a result's combined stdout and stderr, stored before anyone is told of it."""
+
+    result = models.ForeignKey(InvocationResult, on_delete=models.CASCADE, related_name="chunks")
+    seq = models.PositiveIntegerField()
+    data = models.BinaryField()
+
+    class Meta:
+        ordering = ["result_id", "seq"]
+        constraints = [models.UniqueConstraint(fields=["result", "seq"], name="chunk_unique_seq")]

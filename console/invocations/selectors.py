@@ -1,0 +1,60 @@
+from django.db.models import QuerySet
+
+from console.errors import NotFound
+from console.iam.principal import Principal
+from console.invocations import status as st
+from console.invocations.models import Invocation, InvocationResult, OutputChunk
+
+
+def invocations_visible(principal: Principal) -> QuerySet[Invocation]:
+    return Invocation.objects.filter(account_id=principal.account_id)
+
+
+def invocation_get(principal: Principal, invocation_id: str) -> Invocation:
+    invocation = invocations_visible(principal).filter(pk=invocation_id).first()
+    if invocation is None:
+        raise NotFound("InvalidInvokeId.NotFound", f"The invocation {invocation_id} does not exist.")
+    return invocation
+
+
+def results_visible(principal: Principal) -> QuerySet[InvocationResult]:
+    return InvocationResult.objects.filter(invocation__account_id=principal.account_id)
+
+
+def invocation_overall_status(invocation_id: str) -> str:
+    statuses = InvocationResult.objects.filter(invocation_id=invocation_id).values_list("status", flat=True)
+    return st.overall_status(statuses.distinct())
+
+
+def result_output(result_id: str) -> bytes:
+    return b"".join(
+        bytes(data) for data in OutputChunk.objects.filter(result_id=result_id).values_list("data", flat=True)
+    )
+
+
+def outputs_for(result_ids: list[str]) -> dict[str, bytes]:
+    joined: dict[str, list[bytes]] = {result_id: [] for result_id in result_ids}
+    for result_id, data in OutputChunk.objects.filter(result_id__in=result_ids).values_list("result_id", "data"):
+        joined[result_id].append(bytes(data))
+    return {result_id: b"".join(parts) for result_id, parts in joined.items()}
+
+
+def chunks_after(result_id: str, after_seq: int, limit: int = 500) -> list[tuple[int, bytes]]:
+    rows = OutputChunk.objects.filter(result_id=result_id, seq__gt=after_seq).values_list("seq", "data")[:limit]
+    return [(seq, bytes(data)) for seq, data in rows]
+
+
+def pending_tasks(instance_id: str) -> list[InvocationResult]:
+    """Tasks of an instance still waiting to be taken by its agent, oldest first."""
+    return list(
+        InvocationResult.objects.filter(instance_id=instance_id, status=st.PENDING)
+        .select_related("invocation")
+        .order_by("created_at")[:200]
+    )
+
+
+def last_seqs(result_ids: list[str]) -> dict[str, int]:
+    from django.db.models import Max
+
+    rows = OutputChunk.objects.filter(result_id__in=result_ids).values("result_id").annotate(last=Max("seq"))
+    return {row["result_id"]: row["last"] for row in rows}

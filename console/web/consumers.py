@@ -1,0 +1,81 @@
+import asyncio
+import codecs
+import json
+
+from channels.db import aclose_old_connections, database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from console.errors import NotFound
+from console.iam.principal import Principal
+from console.invocations import events
+from console.invocations.selectors import invocation_get
+from console.web.stream import updates_for
+
+SAFETY_POLL_SECONDS = 3.0
+
+
+class InvocationStreamConsumer(AsyncWebsocketConsumer):
+    """Live output of one invocation for a browser. Doorbells from the channel layer trigger a read of
+    everything after the browser's cursors; a slow poll covers doorbells the layer dropped."""
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        self.invocation_id = self.scope["url_route"]["kwargs"]["invocation_id"]
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        principal = Principal.for_user(user, via="console")
+        try:
+            await database_sync_to_async(invocation_get)(principal, self.invocation_id)
+        except NotFound:
+            await self.close(code=4404)
+            return
+        self.cursors: dict[str, int] = {}
+        self.decoders: dict[str, codecs.IncrementalDecoder] = {}
+        self.resumed = False
+        self.lock = asyncio.Lock()
+        self.group = events.invocation_group(self.invocation_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        self.poller = asyncio.create_task(self._poll())
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+        if hasattr(self, "poller"):
+            self.poller.cancel()
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            message = json.loads(text_data or "")
+            cursors = message.get("cursors", {}) if message.get("type") == "resume" else None
+            if not isinstance(cursors, dict):
+                raise ValueError
+            self.cursors = {str(k): int(v) for k, v in cursors.items()}
+        except (ValueError, TypeError, AttributeError):
+            await self.send(text_data=json.dumps({"type": "error", "message": "expected {type: resume, cursors}"}))
+            return
+        self.resumed = True
+        await self._push(None)
+
+    async def invocation_changed(self, event: dict) -> None:
+        if self.resumed:
+            await self._push({event["result_id"]})
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(SAFETY_POLL_SECONDS)
+            if self.resumed:
+                await self._push(None)
+
+    async def _push(self, result_ids: set[str] | None) -> None:
+        async with self.lock:
+            await aclose_old_connections()
+            updates = await database_sync_to_async(updates_for)(self.invocation_id, self.cursors, result_ids)
+            for update in updates:
+                if update["type"] == "output":
+                    decoder = self.decoders.setdefault(
+                        update["result_id"], codecs.getincrementaldecoder("utf-8")(errors="replace")
+                    )
+                    update["text"] = decoder.decode(update.pop("data"))
+                await self.send(text_data=json.dumps(update))
