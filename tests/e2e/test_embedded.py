@@ -138,3 +138,15 @@ def test_malformed_agent_frames_get_errors_and_the_console_keeps_serving(embedde
     client = sdk_client(embedded, key)
     [result] = finished_results(client, run(client, [instance_id], "echo still-fine"), 1)
     assert base64.b64decode(result.output) == b"still-fine\n"
+
+
+def test_content_near_the_24kb_limit_passes_daphne_and_one_over_is_refused(embedded):
+    key = embedded.bootstrap()
+    [instance_id] = embedded.add_agents(1)
+    client = sdk_client(embedded, key)
+    payload = "x" * 18000  # the whole script is ~24 KB after Base64; the SDK puts it all in the URL
+    [result] = finished_results(client, run(client, [instance_id], f"printf %s {payload} | wc -c"), 1)
+    assert base64.b64decode(result.output).strip() == b"18000"
+    with pytest.raises(Exception) as refused:
+        run(client, [instance_id], "echo " + "y" * 18500)
+    assert "CmdContent.ExceedLimit" in str(refused.value)

@@ -1,0 +1,10 @@
+"""RPC operations, one module per area. Importing this package registers all of them."""
+
+from console.api.actions import invocations
+from console.api.actions.registry import ACTIONS, Action
+
+__all__ = ["ACTIONS", "Action", "invocations", "lookup"]
+
+
+def lookup(name: str) -> Action | None:
+    return ACTIONS.get(name)

@@ -1,0 +1,168 @@
+"""Running commands: RunCommand and DescribeInvocationResults (reference section 3.2, Appendix A)."""
+
+import base64
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+
+from console.api import paging
+from console.api.actions.registry import action
+from console.api.params import Params, unsupported
+from console.errors import NotFound
+from console.iam.authz import authorize
+from console.iam.principal import Principal, arn
+from console.invocations import status as st
+from console.invocations.models import InvocationResult
+from console.invocations.selectors import outputs_for, results_visible
+from console.invocations.services import invocation_run_command
+
+CONTENT_ENCODINGS = ("PlainText", "Base64")
+TERMINATION_MODES = ("Process", "ProcessTree")
+# Options that change where or how a command runs: ignoring them would run it differently than asked.
+UNSUPPORTED_RUN_OPTIONS = (
+    "ContainerId",
+    "ContainerName",
+    "Launcher",
+    "OssOutputDelivery",
+    "WindowsPasswordName",
+)
+# InvokeRecordStatus filter values (section 4.5) -> the per-instance statuses that report them.
+RECORD_STATUSES = ("Running", "Finished", "Success", "Failed", "PartialFailed", "Stopped", "Stopping")
+STATUSES_OF_RECORD = {
+    record: [status for status in st.INSTANCE_STATUSES if st.record_status(status) == record]
+    for record in RECORD_STATUSES
+}
+
+
+def iso_time(value: datetime | None) -> str:
+    """ISO 8601 UTC with seconds and ``Z``; "" when unset, as the original does."""
+    return "" if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _refuse_unsupported_run_options(params: Params) -> None:
+    if params.has_any("ResourceTag"):
+        raise unsupported("ResourceTag", "Name the target instances with InstanceId.N.")
+    repeat_mode = params.text("RepeatMode")
+    if repeat_mode and repeat_mode.lower() != "once":
+        raise unsupported("RepeatMode", f"Only Once is supported; {repeat_mode!r} was given.")
+    if params.text("Frequency"):
+        raise unsupported("Frequency", "Scheduled runs (RepeatMode=Period) are not supported yet.")
+    for name in UNSUPPORTED_RUN_OPTIONS:
+        if params.text(name):
+            raise unsupported(name)
+    if params.has_any("Tag"):
+        raise unsupported("Tag", "Invocations cannot carry tags yet.")
+    parameters = params.json_object("Parameters")
+    if params.boolean("EnableParameter"):
+        raise unsupported("EnableParameter", "Custom parameters ({{name}}) are not supported yet.")
+    if parameters:
+        raise NotFound("Parameter.Disabled", "Parameters were given but EnableParameter is not true.")
+    params.choice("TerminationMode", TERMINATION_MODES, default="Process")
+
+
+@action("RunCommand")
+def run_command(principal: Principal, params: Params) -> dict[str, Any]:
+    """Create and run a one-time command. Accepted and ignored: ClientToken, ResourceGroupId, Timed,
+    TerminationMode (validated)."""
+    region = params.text("RegionId", required=True)
+    command_type = params.text("Type", required=True)
+    content = params.text("CommandContent", required=True)
+    encoding = params.choice("ContentEncoding", CONTENT_ENCODINGS, default="PlainText", strict=False)
+    _refuse_unsupported_run_options(params)
+    invocation = invocation_run_command(
+        principal=principal,
+        instance_ids=params.values("InstanceId"),
+        command_content=content,
+        region=region,
+        command_type=command_type,
+        content_encoding=encoding,
+        timeout=params.text("Timeout") or 60,
+        working_dir=params.text("WorkingDir"),
+        username=params.text("Username"),
+        name=params.text("Name"),
+        description=params.text("Description"),
+        keep_command=params.boolean("KeepCommand"),
+    )
+    return {"CommandId": invocation.command_id, "InvokeId": invocation.id}
+
+
+def _default_username(command_type: str) -> str:
+    return "root" if command_type == "RunShellScript" else "System"
+
+
+def _output_field(output: bytes, encoding: str) -> tuple[str, int]:
+    """The last ASSIST_API_OUTPUT_LIMIT bytes, encoded, and the number of bytes cut from the start."""
+    limit = settings.ASSIST_API_OUTPUT_LIMIT
+    tail = output[-limit:] if len(output) > limit else output
+    dropped = len(output) - len(tail)
+    if encoding == "PlainText":
+        return tail.decode("utf-8", errors="replace"), dropped
+    return base64.b64encode(tail).decode("ascii"), dropped
+
+
+def _result_row(result: InvocationResult, output: bytes, encoding: str) -> dict[str, Any]:
+    invocation = result.invocation
+    text, dropped = _output_field(output, encoding)
+    return {
+        "CommandId": invocation.command_id,
+        "ContainerId": "",
+        "ContainerName": "",
+        "Dropped": dropped,
+        "ErrorCode": result.error_code,
+        "ErrorInfo": result.error_info,
+        "ExitCode": 0 if result.exit_code is None else result.exit_code,
+        "FinishedTime": iso_time(result.finished_at),
+        "InstanceId": result.instance_id,
+        "InvocationStatus": result.status,
+        "InvokeId": invocation.id,
+        "InvokeRecordStatus": st.record_status(result.status),
+        "Launcher": "",
+        "OssOutputDelivery": "",
+        "OssOutputErrorCode": "",
+        "OssOutputErrorInfo": "",
+        "OssOutputStatus": "",
+        "OssOutputUri": "",
+        "Output": text,
+        "Repeats": result.repeats,
+        "StartTime": iso_time(result.started_at),
+        "StopTime": iso_time(result.stopped_at),
+        "Tags": {"Tag": []},
+        "TerminationMode": "",
+        "Username": invocation.username or _default_username(invocation.command_type),
+    }
+
+
+@action("DescribeInvocationResults")
+def describe_invocation_results(principal: Principal, params: Params) -> dict[str, Any]:
+    """Per-instance records, newest first. Accepted and ignored: ResourceGroupId; IncludeHistory
+    (validated; one-time runs have no history)."""
+    region = params.text("RegionId", required=True)
+    invoke_id = params.text("InvokeId")
+    instance_id = params.text("InstanceId")
+    command_id = params.text("CommandId")
+    record_status = params.choice("InvokeRecordStatus", RECORD_STATUSES, default="")
+    encoding = params.choice("ContentEncoding", CONTENT_ENCODINGS, default="Base64", strict=False)
+    params.boolean("IncludeHistory")
+    if params.has_any("Tag"):
+        raise unsupported("Tag", "Invocations cannot carry tags yet.")
+    page = paging.page_request(params)
+    authorize(
+        principal,
+        "ecs:DescribeInvocationResults",
+        [arn(principal.account_id, region, "invocation", invoke_id or "*")],
+    )
+    results = results_visible(principal).filter(invocation__region=region).select_related("invocation")
+    if invoke_id:
+        results = results.filter(invocation_id=invoke_id)
+    if instance_id:
+        results = results.filter(instance_id=instance_id)
+    if command_id:
+        results = results.filter(invocation__command_id=command_id)
+    if record_status:
+        results = results.filter(status__in=STATUSES_OF_RECORD[record_status])
+    rows: list[InvocationResult]
+    rows, page_fields = paging.paginate(results, page)
+    outputs = outputs_for([row.id for row in rows])
+    records = [_result_row(row, outputs.get(row.id, b""), encoding) for row in rows]
+    return {"Invocation": {"InvocationResults": {"InvocationResult": records}, **page_fields}}
