@@ -1,0 +1,206 @@
+"""``assist-agent register`` and ``assist-agent run``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .store import Store, default_state_dir
+
+log = logging.getLogger("assist_agent")
+
+
+def _fail(message: str, code: int = 1) -> int:
+    print(f"assist-agent: {message}", file=sys.stderr)
+    return code
+
+
+def _post_json(url: str, body: dict[str, Any], timeout: float = 30.0) -> tuple[int, Any]:
+    """POST a JSON body; return (HTTP status, parsed JSON or None). Network errors raise OSError."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(  # noqa: S310 - the scheme is checked by the caller
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "User-Agent": f"assist-agent/{__version__}"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read()
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, None
+
+
+def register(args: argparse.Namespace) -> int:
+    from . import sysinfo
+
+    server = args.server.rstrip("/")
+    if not server.startswith(("http://", "https://")):
+        return _fail(f"--server must be an http:// or https:// URL, not {args.server!r}", 2)
+    body: dict[str, Any] = {
+        "ActivationId": args.activation_id,
+        "ActivationCode": args.activation_code,
+        "Hostname": sysinfo.hostname(),
+        "OsType": sysinfo.os_type(),
+        "OsName": sysinfo.os_name(),
+        "MachineId": sysinfo.machine_id(),
+        "AgentVersion": __version__,
+    }
+    if args.region:
+        body["RegionId"] = args.region
+    if args.name:
+        body["InstanceName"] = args.name
+    url = server + "/agent/register"
+    try:
+        status, answer = _post_json(url, body)
+    except OSError as exc:
+        reason = getattr(exc, "reason", exc)
+        return _fail(f"cannot reach {url}: {reason}")
+    if status != 200:
+        if isinstance(answer, dict) and "Code" in answer:
+            return _fail(f"registration refused: {answer.get('Code')}: {answer.get('Message', '')}")
+        return _fail(f"registration failed: HTTP {status} from {url}")
+    if not (
+        isinstance(answer, dict)
+        and isinstance(answer.get("InstanceId"), str)
+        and isinstance(answer.get("InstanceSecret"), str)
+    ):
+        return _fail(f"registration failed: unexpected answer from {url}")
+    store = Store(args.state_dir)
+    if store.read_identity() is not None:
+        log.warning("replacing the identity in %s", store.root)
+    identity = {
+        "InstanceId": answer["InstanceId"],
+        "InstanceSecret": answer["InstanceSecret"],
+        "RegionId": str(answer.get("RegionId") or args.region or ""),
+        "Server": server,
+    }
+    try:
+        store.write_identity(identity)
+    except OSError as exc:
+        return _fail(f"cannot write {store.root / 'identity.json'}: {exc}")
+    if args.json:
+        print(json.dumps({"InstanceId": identity["InstanceId"]}))
+    else:
+        print(f"registered as {identity['InstanceId']} in region {identity['RegionId']} ({store.root})")
+    return 0
+
+
+def _import_without_openssl() -> None:
+    """For an http:// (ws://) console, import asyncio and websockets without loading OpenSSL.
+
+    Both import ``ssl`` (and ``hashlib`` loads libcrypto) even when no TLS is used, which costs about
+    5 MB of resident memory on every machine of the fleet. asyncio copes with a missing ``ssl`` (it
+    supports Python builds without it); websockets only touches ``ssl`` for wss:// URLs, so during its
+    import it sees a placeholder module; ``hashlib`` falls back to its built-in SHA-1. The blocks are
+    lifted afterwards, so anything imported later gets the real modules.
+    """
+    import types
+
+    if "asyncio" in sys.modules or "ssl" in sys.modules:
+        return
+    blocked = ("ssl", "_ssl", "_hashlib")
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]
+    try:
+        import asyncio  # noqa: F401
+
+        sys.modules["ssl"] = types.ModuleType("ssl", "placeholder: this agent's console is not https")
+        import websockets.asyncio.client  # noqa: F401
+    finally:
+        for name in blocked:
+            sys.modules.pop(name, None)
+
+
+def run(args: argparse.Namespace) -> int:
+    store = Store(args.state_dir)
+    try:
+        identity = store.read_identity()
+    except (OSError, ValueError) as exc:
+        return _fail(f"cannot read {store.root / 'identity.json'}: {exc}")
+    if identity is None or not all(k in identity for k in ("InstanceId", "InstanceSecret", "Server")):
+        return _fail(f"not registered: no identity in {store.root}; run 'assist-agent register' first", 2)
+    if str(identity["Server"]).startswith("http://"):
+        _import_without_openssl()
+    from .runner import run_agent
+
+    try:
+        run_agent(
+            store,
+            identity,
+            reconnect_initial=args.reconnect_initial,
+            reconnect_max=args.reconnect_max,
+        )
+    except OSError as exc:
+        return _fail(f"cannot use the state dir {store.root}: {exc}")
+    return 0
+
+
+def _add_common(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """--state-dir and --log-level, accepted before or after the subcommand."""
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None if top else argparse.SUPPRESS,
+        help="state directory (default: $ASSIST_AGENT_STATE_DIR, else /var/lib/assist-agent as root, "
+        "else ~/.assist-agent)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO" if top else argparse.SUPPRESS,
+        type=str.upper,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="log level (default INFO); logs go to stderr, one line per event",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="assist-agent", description="The Assist machine agent.")
+    parser.add_argument("--version", action="version", version=f"assist-agent {__version__}")
+    _add_common(parser, top=True)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    reg = sub.add_parser("register", help="register this machine with an activation code")
+    reg.add_argument("--server", required=True, help="console URL, e.g. https://assist.example.com")
+    reg.add_argument("--activation-id", required=True)
+    reg.add_argument("--activation-code", required=True)
+    reg.add_argument("--region", default="", help="region id (default: the activation's)")
+    reg.add_argument("--name", default="", help="instance name (default: from the activation)")
+    reg.add_argument("--json", action="store_true", help='print {"InstanceId": ...} only')
+    _add_common(reg, top=False)
+    reg.set_defaults(func=register)
+
+    runp = sub.add_parser("run", help="connect to the console and run tasks (until SIGTERM)")
+    runp.add_argument("--reconnect-initial", type=float, default=1.0, help="first reconnect delay cap (s)")
+    runp.add_argument("--reconnect-max", type=float, default=60.0, help="largest reconnect delay cap (s)")
+    _add_common(runp, top=False)
+    runp.set_defaults(func=run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=getattr(logging, args.log_level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.state_dir is None:
+        args.state_dir = default_state_dir()
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

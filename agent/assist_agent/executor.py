@@ -1,0 +1,330 @@
+"""Runs one task: script file, process group, output chunks to spool and console, result."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import protocol
+from .protocol import TaskResult, TaskRun
+from .store import SpoolWriter, Store
+
+log = logging.getLogger("assist_agent.task")
+
+SHELL = "/bin/sh"
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    flush_interval: float = 0.05  # seconds pending output waits before it is sent as a chunk
+    kill_grace: float = 2.0  # SIGTERM to SIGKILL, for timeout and task.stop
+    shutdown_grace: float = 1.0  # the same when the agent itself stops
+    drain_grace: float = 1.0  # how long output is still read after the shell exited
+
+
+class _Refused(Exception):
+    """The task cannot start; the result says why."""
+
+    def __init__(self, status: str, error_code: str, error_info: str) -> None:
+        super().__init__(error_info)
+        self.status = status
+        self.error_code = error_code
+        self.error_info = error_info
+
+
+def _user_context(username: str) -> tuple[dict[str, Any], dict[str, str], str]:
+    """Popen kwargs, environment additions and home dir for running as ``username``."""
+    import pwd
+
+    current = pwd.getpwuid(os.geteuid())
+    if not username or username == current.pw_name:
+        return {}, {}, current.pw_dir
+    try:
+        target = pwd.getpwnam(username)
+    except KeyError:
+        raise _Refused(
+            protocol.STATUS_ERROR,
+            "AccountNotExists",
+            f"the specified account does not exist: {username}",
+        ) from None
+    if os.geteuid() != 0:
+        raise _Refused(
+            protocol.STATUS_ERROR,
+            "AccountNotExists",
+            f"cannot run as {username}: the agent runs as {current.pw_name}, not as root",
+        )
+    kwargs: dict[str, Any] = {
+        "user": target.pw_uid,
+        "group": target.pw_gid,
+        "extra_groups": os.getgrouplist(target.pw_name, target.pw_gid),
+    }
+    env = {
+        "HOME": target.pw_dir,
+        "USER": target.pw_name,
+        "LOGNAME": target.pw_name,
+        "SHELL": target.pw_shell or SHELL,
+    }
+    return kwargs, env, target.pw_dir
+
+
+def _searchable_by(directory: Path, uid: int, gids: list[int]) -> bool:
+    """Whether ``uid`` (with groups ``gids``) may enter every directory above ``directory``."""
+    for parent in directory.parents:
+        st = os.stat(parent)
+        bit = 0o100 if st.st_uid == uid else 0o010 if st.st_gid in gids else 0o001
+        if not st.st_mode & bit:
+            return False
+    return True
+
+
+def _kill_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _exit_code(returncode: int) -> int:
+    """As a shell reports it: a death by signal N is 128 + N."""
+    return returncode if returncode >= 0 else 128 - returncode
+
+
+class TaskProcess:
+    """One task from task.run to task.result. ``run()`` never raises (except on cancellation)."""
+
+    def __init__(
+        self,
+        run: TaskRun,
+        *,
+        store: Store,
+        send: Callable[[protocol.Frame], None],
+        boot_id: str,
+        options: TaskOptions,
+    ) -> None:
+        self.spec = run
+        self.task_id = run.task_id
+        self.store = store
+        self.send = send
+        self.boot_id = boot_id
+        self.options = options
+        self.chunker = protocol.Chunker(run.task_id)
+        self.started_at: float | None = None
+        self.stop_reason: str | None = None  # "stop", "shutdown" or "timeout"
+        self._stop_requested = asyncio.Event()
+        self._writer: SpoolWriter | None = None
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._temp_dir: Path | None = None
+
+    def stop(self, reason: str) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        self._stop_requested.set()
+
+    async def run(self) -> TaskResult:
+        try:
+            result = await self._run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug or disk trouble: still report something
+            log.exception("task %s: unexpected error", self.task_id)
+            result = self._result(protocol.STATUS_ERROR, None, "ExecutionException", f"agent error: {exc}")
+        finally:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+            if self._temp_dir is not None:
+                shutil.rmtree(self._temp_dir, ignore_errors=True)
+        try:
+            self.store.write_result(result)
+        except OSError as exc:  # the console still gets it now, but not again after a cut
+            log.error("task %s: cannot spool the result: %s", self.task_id, exc)
+        self.send(result)
+        log.info(
+            "task %s finished: %s exit_code=%s %s",
+            self.task_id,
+            result.status,
+            result.exit_code,
+            result.error_code,
+        )
+        return result
+
+    def _result(self, status: str, exit_code: int | None, error_code: str, error_info: str) -> TaskResult:
+        return TaskResult(
+            task_id=self.task_id,
+            status=status,
+            exit_code=exit_code,
+            error_code=error_code,
+            error_info=error_info,
+            started_at=self.started_at,
+            finished_at=time.time(),
+            last_seq=self.chunker.last_seq,
+        )
+
+    async def _run(self) -> TaskResult:
+        spec = self.spec
+        try:
+            if spec.command_type != "RunShellScript":
+                raise _Refused(
+                    protocol.STATUS_ERROR,
+                    "CommandNotApplicable",
+                    f"this agent cannot run {spec.command_type} commands",
+                )
+            popen_kwargs, user_env, home = _user_context(spec.username)
+            cwd = spec.working_dir or home
+            if not os.path.isdir(cwd):
+                cwd = cwd if spec.working_dir else "/"
+            if not os.path.isdir(cwd):
+                raise _Refused(
+                    protocol.STATUS_FAILED,
+                    "DirectoryNotExists",
+                    f"the specified directory does not exist: {spec.working_dir}",
+                )
+        except _Refused as refused:
+            log.info("task %s refused: %s", self.task_id, refused.error_info)
+            return self._result(refused.status, None, refused.error_code, refused.error_info)
+
+        script = self._write_script(spec.content, popen_kwargs)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ASSIST_AGENT_")}
+        env.update(user_env)
+        read_fd, write_fd = os.pipe()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                SHELL,
+                str(script),
+                stdin=subprocess.DEVNULL,
+                stdout=write_fd,
+                stderr=write_fd,
+                cwd=cwd,
+                env=env,
+                start_new_session=True,
+                **popen_kwargs,
+            )
+        except (OSError, subprocess.SubprocessError, ValueError) as exc:
+            os.close(read_fd)
+            log.warning("task %s: cannot start: %s", self.task_id, exc)
+            return self._result(
+                protocol.STATUS_ERROR, None, "ExecutionException", f"cannot start the script: {exc}"
+            )
+        finally:
+            os.close(write_fd)
+
+        self.started_at = time.time()
+        pgid = proc.pid  # start_new_session: the shell leads its own session and process group
+        self.store.write_pid(self.task_id, pgid, self.boot_id, self.started_at, str(script))
+        self._writer = self.store.open_output(self.task_id)
+        self.send(protocol.TaskStarted(task_id=self.task_id, started_at=self.started_at))
+        log.info("task %s started: pid %d, cwd %s, timeout %ss", self.task_id, pgid, cwd, spec.timeout)
+
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=protocol.CHUNK_SIZE)
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", buffering=0)
+        )
+        killed_for = ""  # why the agent killed the process group, if it did
+        pump = asyncio.ensure_future(self._pump(reader))
+        exited = asyncio.ensure_future(proc.wait())
+        stop_wait = asyncio.ensure_future(self._stop_requested.wait())
+        try:
+            await asyncio.wait({exited, stop_wait}, timeout=spec.timeout, return_when=asyncio.FIRST_COMPLETED)
+            if not exited.done():
+                killed_for = self.stop_reason or "timeout"
+                grace = self.options.shutdown_grace if killed_for == "shutdown" else self.options.kill_grace
+                log.info("task %s: killing process group %d (%s)", self.task_id, pgid, killed_for)
+                _kill_group(pgid, signal.SIGTERM)
+                # Wait for the shell and every holder of the output pipe, then kill what is left.
+                await asyncio.wait({exited, pump}, timeout=grace)
+                _kill_group(pgid, signal.SIGKILL)
+                await exited
+            # The shell is gone; read what the pipe still holds. Background processes the script left
+            # running (it exited normally) may keep the pipe open: stop reading after a short grace.
+            await asyncio.wait({pump}, timeout=self.options.drain_grace)
+            if not pump.done():
+                log.info("task %s: background processes keep the output open; not waiting", self.task_id)
+        finally:
+            for fut in (pump, exited, stop_wait):
+                if not fut.done():
+                    fut.cancel()
+            transport.close()
+            if self._flush_handle is not None:
+                self._flush_handle.cancel()
+                self._flush_handle = None
+        self._flush()
+
+        code = _exit_code(proc.returncode if proc.returncode is not None else -signal.SIGKILL)
+        if killed_for == "timeout":
+            return self._result(
+                protocol.STATUS_TIMEOUT,
+                code,
+                "ExecutionTimeout",
+                f"the command execution has been timeout (after {spec.timeout:g} s)",
+            )
+        if killed_for == "stop":
+            return self._result(
+                protocol.STATUS_TERMINATED,
+                code,
+                "ExecutionInterrupted",
+                "the command execution has been interrupted (task.stop)",
+            )
+        if killed_for == "shutdown":
+            return self._result(
+                protocol.STATUS_ERROR, code, "ExecutionInterrupted", "the agent stopped while the task ran"
+            )
+        if code == 0:
+            return self._result(protocol.STATUS_SUCCESS, 0, "", "")
+        killed = proc.returncode is not None and proc.returncode < 0
+        how = f"killed by signal {code - 128}" if killed else f"exit code {code}"
+        info = f"the command execution exit code is not zero ({how})"
+        return self._result(protocol.STATUS_FAILED, code, "ExitCodeNonzero", info)
+
+    def _write_script(self, content: str, popen_kwargs: dict[str, Any]) -> Path:
+        directory = self.store.work_dir / self.task_id
+        user = popen_kwargs.get("user")
+        if user is not None and not _searchable_by(directory, user, popen_kwargs["extra_groups"]):
+            # The state dir sits below a directory the user cannot enter (e.g. a 0700 one):
+            # give the script a private dir of its own in /tmp, removed when the task ends.
+            directory = Path(tempfile.mkdtemp(prefix=f"assist-agent-{self.task_id}-", dir="/tmp"))
+            self._temp_dir = directory
+        directory.mkdir(mode=0o700, exist_ok=True)
+        script = directory / "script.sh"
+        fd = os.open(script, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o700)
+        try:
+            view = memoryview(content.encode("utf-8", "surrogateescape"))
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        if user is not None:  # the script's user must be able to read it
+            for path in (directory, script):
+                os.chown(path, user, popen_kwargs["group"])
+        return script
+
+    async def _pump(self, reader: asyncio.StreamReader) -> None:
+        loop = asyncio.get_running_loop()
+        while data := await reader.read(protocol.CHUNK_SIZE):
+            for frame in self.chunker.feed(data):
+                self._emit(frame)
+            if self.chunker.pending and self._flush_handle is None:
+                self._flush_handle = loop.call_later(self.options.flush_interval, self._flush)
+
+    def _flush(self) -> None:
+        self._flush_handle = None
+        for frame in self.chunker.flush():
+            self._emit(frame)
+
+    def _emit(self, frame: protocol.TaskOutput) -> None:
+        if self._writer is not None:
+            try:
+                self._writer.append(frame.seq, frame.data)
+            except OSError as exc:  # disk full: keep streaming live, the spool will have a gap
+                log.error("task %s: cannot spool chunk %d: %s", self.task_id, frame.seq, exc)
+        self.send(frame)

@@ -1,0 +1,249 @@
+"""The agent's state directory: identity, journal, spool and work dirs (blocking file I/O, small).
+
+Layout of ``<state-dir>``::
+
+    identity.json              InstanceId, InstanceSecret, RegionId, Server (mode 0600)
+    journal/<task_id>          one file per task id ever received (fsynced before the task starts)
+    spool/<task_id>/output     the task's combined output, appended chunk after chunk
+    spool/<task_id>/index      one "seq offset length" line per chunk
+    spool/<task_id>/pid        JSON: pgid, boot_id, started_at, script path of the started shell
+    spool/<task_id>/result.json  the encoded task.result frame, once the task has ended
+    work/<task_id>/script.sh   the script
+
+The spool dir is created before the journal entry, and both exist until ``task.ack``; the ack
+removes the spool and work dirs but keeps the journal entry (pruned after 7 days), so a re-delivered
+task id is recognised and never run twice. Temporary files end in ``~tmp``, a character no task id has.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from . import protocol
+
+log = logging.getLogger("assist_agent.store")
+
+IDENTITY_FILE = "identity.json"
+JOURNAL_MAX_AGE = 7 * 24 * 3600.0
+
+
+def default_state_dir() -> Path:
+    """``$ASSIST_AGENT_STATE_DIR``, else /var/lib/assist-agent for root, else ~/.assist-agent."""
+    env = os.environ.get("ASSIST_AGENT_STATE_DIR")
+    if env:
+        return Path(env)
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return Path("/var/lib/assist-agent")
+    return Path.home() / ".assist-agent"
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Write ``path`` through a fsynced temporary file and a rename."""
+    tmp = path.with_name(path.name + "~tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.fchmod(fd, mode)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+class SpoolWriter:
+    """Appends the chunks of one running task to its spool dir."""
+
+    def __init__(self, directory: Path) -> None:
+        self._output = open(directory / "output", "ab", buffering=0)  # closed in close()
+        self._index = open(directory / "index", "a", buffering=1, encoding="ascii")
+
+    def append(self, seq: int, data: bytes) -> None:
+        offset = self._output.seek(0, os.SEEK_END)
+        view = memoryview(data)
+        while view:
+            view = view[self._output.write(view) or 0 :]
+        self._index.write(f"{seq} {offset} {len(data)}\n")
+
+    def close(self) -> None:
+        """Flush both files to disk (before the result refers to them) and close them."""
+        for f in (self._output, self._index):
+            try:
+                f.flush()
+                os.fsync(f.fileno())
+            except OSError as exc:  # pragma: no cover - disk trouble
+                log.warning("spool fsync failed: %s", exc)
+            f.close()
+
+
+class Store:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.journal_dir = root / "journal"
+        self.spool_dir = root / "spool"
+        self.work_dir = root / "work"
+
+    def ensure(self) -> None:
+        # root and work/ are traversable (not listable) by others, so a script run as another user
+        # can reach work/<task_id>/ (owned by that user, 0700); journal/ and spool/ stay private.
+        for path, mode in (
+            (self.root, 0o711),
+            (self.journal_dir, 0o700),
+            (self.spool_dir, 0o700),
+            (self.work_dir, 0o711),
+        ):
+            path.mkdir(mode=mode, parents=True, exist_ok=True)
+            os.chmod(path, mode)
+
+    # identity -------------------------------------------------------------------------------------
+
+    def read_identity(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads((self.root / IDENTITY_FILE).read_text("utf-8"))
+        except FileNotFoundError:
+            return None
+        return data if isinstance(data, dict) else None
+
+    def write_identity(self, identity: dict[str, Any]) -> None:
+        self.root.mkdir(mode=0o711, parents=True, exist_ok=True)
+        write_atomic(self.root / IDENTITY_FILE, json.dumps(identity, indent=2).encode() + b"\n", 0o600)
+
+    # journal --------------------------------------------------------------------------------------
+
+    def journaled(self, task_id: str) -> bool:
+        return (self.journal_dir / task_id).exists()
+
+    def journal(self, task_id: str) -> None:
+        """Record the task id durably (file and directory fsynced) before the task starts."""
+        (self.spool_dir / task_id).mkdir(mode=0o700, exist_ok=True)
+        write_atomic(self.journal_dir / task_id, f"{time.time():.3f}\n".encode())
+
+    def prune_journal(self, now: float | None = None, max_age: float = JOURNAL_MAX_AGE) -> int:
+        """Delete journal entries older than ``max_age`` whose task has been acknowledged."""
+        cutoff = (time.time() if now is None else now) - max_age
+        removed = 0
+        with os.scandir(self.journal_dir) as entries:
+            for entry in entries:
+                try:
+                    if entry.stat().st_mtime < cutoff and not (self.spool_dir / entry.name).exists():
+                        os.unlink(entry.path)
+                        removed += 1
+                except OSError:
+                    continue
+        return removed
+
+    # spool ----------------------------------------------------------------------------------------
+
+    def spool(self, task_id: str) -> Path:
+        return self.spool_dir / task_id
+
+    def spooled_ids(self) -> list[str]:
+        try:
+            names = os.listdir(self.spool_dir)
+        except FileNotFoundError:
+            return []
+        return sorted(n for n in names if protocol.is_valid_task_id(n))
+
+    def open_output(self, task_id: str) -> SpoolWriter:
+        return SpoolWriter(self.spool(task_id))
+
+    def _index(self, task_id: str) -> dict[int, tuple[int, int]]:
+        entries: dict[int, tuple[int, int]] = {}
+        try:
+            with open(self.spool(task_id) / "index", encoding="ascii") as f:
+                for line in f:
+                    parts = line.split()
+                    if line.endswith("\n") and len(parts) == 3 and all(p.isdigit() for p in parts):
+                        seq, offset, length = (int(p) for p in parts)
+                        entries[seq] = (offset, length)
+        except FileNotFoundError:
+            pass
+        return entries
+
+    def last_seq(self, task_id: str) -> int:
+        """The highest chunk number spooled for the task (0 if none)."""
+        return max(self._index(task_id), default=0)
+
+    def iter_chunks(self, task_id: str, seqs: list[int]) -> Iterator[tuple[int, bytes | None]]:
+        """(seq, data) for each wanted seq, in the order asked; data is None when not spooled."""
+        index = self._index(task_id)
+        try:
+            output = open(self.spool(task_id) / "output", "rb")  # closed below
+        except FileNotFoundError:
+            output = None
+        try:
+            for seq in seqs:
+                entry = index.get(seq)
+                data = None
+                if entry is not None and output is not None:
+                    output.seek(entry[0])
+                    data = output.read(entry[1])
+                    if len(data) != entry[1]:
+                        data = None
+                yield seq, data
+        finally:
+            if output is not None:
+                output.close()
+
+    def write_result(self, result: protocol.TaskResult) -> None:
+        write_atomic(self.spool(result.task_id) / "result.json", protocol.encode(result).encode())
+
+    def read_result(self, task_id: str) -> protocol.TaskResult | None:
+        try:
+            frame = protocol.decode((self.spool(task_id) / "result.json").read_bytes())
+        except FileNotFoundError:
+            return None
+        except protocol.ProtocolError as exc:
+            log.error("task %s: spooled result is damaged: %s", task_id, exc)
+            return None
+        return frame if isinstance(frame, protocol.TaskResult) else None
+
+    def write_pid(self, task_id: str, pgid: int, boot_id: str, started_at: float, script: str) -> None:
+        info = {"pgid": pgid, "boot_id": boot_id, "started_at": started_at, "script": script}
+        write_atomic(self.spool(task_id) / "pid", json.dumps(info).encode())
+
+    def read_pid(self, task_id: str) -> tuple[int, str, float, str] | None:
+        """(pgid, boot_id, started_at, script path) of the task's shell, if it was started."""
+        try:
+            info = json.loads((self.spool(task_id) / "pid").read_bytes())
+            return int(info["pgid"]), str(info["boot_id"]), float(info["started_at"]), str(info["script"])
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            return None
+
+    def forget(self, task_id: str) -> None:
+        """After task.ack: drop the spool and work dirs, keep the journal entry."""
+        for path in (self.spool(task_id), self.work_dir / task_id):
+            shutil.rmtree(path, ignore_errors=True)
+
+    def sweep(self) -> None:
+        """Remove leftovers: spool dirs never journaled, work dirs whose spool is gone."""
+        for task_id in self.spooled_ids():
+            if not self.journaled(task_id):
+                shutil.rmtree(self.spool(task_id), ignore_errors=True)
+        try:
+            names = os.listdir(self.work_dir)
+        except FileNotFoundError:
+            return
+        for name in names:
+            if not (self.spool_dir / name).exists():
+                shutil.rmtree(self.work_dir / name, ignore_errors=True)
