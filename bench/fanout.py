@@ -60,7 +60,7 @@ class Counter:
         rows = self.conn.execute(
             "SELECT status, COUNT(*) FROM invocations_invocationresult WHERE invocation_id = "
             + mark
-            + " GROUP BY status",
+            + " GROUP BY status",  # noqa: S608 - only the placeholder style varies
             (invoke_id,),
         ).fetchall()
         return dict(rows)
@@ -90,7 +90,9 @@ def measure(client, counter: Counter, ids: list[str]) -> tuple[float, float]:
         time.sleep(0.005)
 
 
-def run_size(console: Console, counter: Counter, key: dict, size: int, repeats: int) -> list[tuple[float, float]]:
+def run_size(
+    console: Console, counter: Counter, key: dict, size: int, repeats: int
+) -> list[tuple[float, float]]:
     ids = start_agents(console, size)
     wait_until(lambda: counter.online(ids) >= size, timeout=120, message=f"{size} agents online")
     time.sleep(1.0)
@@ -112,7 +114,9 @@ def report(mode: str, size: int, figures: list[tuple[float, float]]) -> None:
 
 def bench_embedded(size: int, repeats: int) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="assist-bench-"))
-    procs, console = embedded_console(workdir, extra_env={"ASSIST_MAX_INSTANCES_PER_RUN": str(max(size, 100))})
+    procs, console = embedded_console(
+        workdir, extra_env={"ASSIST_MAX_INSTANCES_PER_RUN": str(max(size, 100))}
+    )
     try:
         key = console.bootstrap()
         counter = Counter(workdir / "data" / "assist.sqlite3")
@@ -143,8 +147,13 @@ def bench_redis(size: int, repeats: int) -> None:
     try:
         procs.manage("migrate", "--verbosity", "0")
         port = free_port()
-        node = procs.spawn("daphne", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "console.asgi:application"])
-        procs.spawn("worker", [sys.executable, "-m", "celery", "-A", "console", "worker", "-l", "warning", "-c", "2"])
+        node = procs.spawn(
+            "daphne",
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "console.asgi:application"],
+        )
+        procs.spawn(
+            "worker", [sys.executable, "-m", "celery", "-A", "console", "worker", "-l", "warning", "-c", "2"]
+        )
         wait_for_port(port, timeout=60, proc=node)
         console = Console(procs, f"http://127.0.0.1:{port}")
         key = console.bootstrap()
@@ -156,7 +165,9 @@ def bench_redis(size: int, repeats: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", default="10,50,200")
     parser.add_argument("--modes", default="embedded,redis")
     parser.add_argument("--repeats", type=int, default=3)

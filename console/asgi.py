@@ -10,8 +10,8 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from console.gateway.consumers import AgentConsumer  # noqa: E402
-from console.web.daphne_limits import raise_request_limits  # noqa: E402
 from console.web.consumers import InvocationStreamConsumer  # noqa: E402
+from console.web.daphne_limits import raise_request_limits  # noqa: E402
 
 raise_request_limits()
 

@@ -114,7 +114,9 @@ class Console:
         self.agents: dict[str, subprocess.Popen] = {}
 
     def bootstrap(self, account: str = "acme", username: str = "admin") -> dict:
-        out = self.procs.manage("bootstrap", "--account", account, "--username", username, "--password", PASSWORD, "--json")
+        out = self.procs.manage(
+            "bootstrap", "--account", account, "--username", username, "--password", PASSWORD, "--json"
+        )
         return json.loads(out.strip().splitlines()[-1])
 
     def create_activation(self, account: str = "acme", count: int = 10) -> dict:
@@ -132,7 +134,9 @@ class Console:
 
     def start_agent(self, name: str) -> subprocess.Popen:
         state = self.procs.workdir / "agents" / name
-        agent = self.procs.spawn(f"agent-{name}", [sys.executable, "-m", "assist_agent", "run", "--state-dir", str(state)])
+        agent = self.procs.spawn(
+            f"agent-{name}", [sys.executable, "-m", "assist_agent", "run", "--state-dir", str(state)]
+        )
         self.agents[name] = agent
         return agent
 

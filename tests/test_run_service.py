@@ -3,7 +3,7 @@
 import pytest
 
 from console.errors import ServiceError
-from console.invocations import services
+from console.invocations import reports, services
 from console.invocations.models import Invocation, InvocationResult, OutputChunk
 from tests.conftest import make_instance
 
@@ -40,7 +40,12 @@ BAD_INPUTS = [
 @pytest.mark.parametrize(("override", "code"), BAD_INPUTS)
 def test_bad_input_is_refused_and_nothing_is_created(root_principal, override, code):
     instance = make_instance(root_principal)
-    arguments = {"principal": root_principal, "instance_ids": [instance.id], "command_content": "echo hi", **override}
+    arguments = {
+        "principal": root_principal,
+        "instance_ids": [instance.id],
+        "command_content": "echo hi",
+        **override,
+    }
     with pytest.raises(ServiceError) as refused:
         services.invocation_run_command(**arguments)
     assert refused.value.code == code
@@ -50,14 +55,18 @@ def test_bad_input_is_refused_and_nothing_is_created(root_principal, override, c
 
 def test_content_at_the_limit_is_accepted(root_principal):
     instance = make_instance(root_principal)
-    services.invocation_run_command(principal=root_principal, instance_ids=[instance.id], command_content="x" * 18432)
+    services.invocation_run_command(
+        principal=root_principal, instance_ids=[instance.id], command_content="x" * 18432
+    )
     assert Invocation.objects.count() == 1
 
 
 def test_another_accounts_instance_is_not_found(root_principal, other_principal):
     foreign = make_instance(other_principal)
     with pytest.raises(ServiceError) as refused:
-        services.invocation_run_command(principal=root_principal, instance_ids=[foreign.id], command_content="id")
+        services.invocation_run_command(
+            principal=root_principal, instance_ids=[foreign.id], command_content="id"
+        )
     assert refused.value.code == "InvalidInstance.NotFound"
     assert Invocation.objects.count() == 0
 
@@ -71,22 +80,24 @@ def test_more_than_100_instances_are_refused(root_principal):
 
 def _running_result(principal):
     instance = make_instance(principal)
-    invocation = services.invocation_run_command(principal=principal, instance_ids=[instance.id], command_content="id")
+    invocation = services.invocation_run_command(
+        principal=principal, instance_ids=[instance.id], command_content="id"
+    )
     return InvocationResult.objects.get(invocation=invocation)
 
 
 def test_duplicate_chunks_are_ignored_and_missing_ones_requested(root_principal):
     result = _running_result(root_principal)
     record = {"instance_id": result.instance_id, "task_id": result.id}
-    assert services.result_record_output(**record, seq=1, data=b"a") is True
-    assert services.result_record_output(**record, seq=1, data=b"a") is False
-    assert services.result_record_output(**record, seq=3, data=b"c") is True
+    assert reports.result_record_output(**record, seq=1, data=b"a") is True
+    assert reports.result_record_output(**record, seq=1, data=b"a") is False
+    assert reports.result_record_output(**record, seq=3, data=b"c") is True
     final = {"status": "Success", "exit_code": 0, "error_code": "", "error_info": "", "started_at": 1.0,
              "finished_at": 2.0, "last_seq": 3}  # fmt: skip
-    assert services.result_record_final(**record, **final) == [2]
+    assert reports.result_record_final(**record, **final) == [2]
     assert InvocationResult.objects.get(pk=result.id).status == "Pending"
-    services.result_record_output(**record, seq=2, data=b"b")
-    assert services.result_record_final(**record, **final) == []
+    reports.result_record_output(**record, seq=2, data=b"b")
+    assert reports.result_record_final(**record, **final) == []
     stored = InvocationResult.objects.get(pk=result.id)
     assert (stored.status, stored.exit_code, stored.output_size) == ("Success", 0, 3)
     assert b"".join(bytes(c.data) for c in OutputChunk.objects.filter(result=result)) == b"abc"
@@ -96,7 +107,7 @@ def test_an_agent_cannot_report_on_another_instances_task(root_principal):
     result = _running_result(root_principal)
     intruder = make_instance(root_principal, "intruder")
     with pytest.raises(ServiceError) as refused:
-        services.result_record_output(instance_id=intruder.id, task_id=result.id, seq=1, data=b"x")
+        reports.result_record_output(instance_id=intruder.id, task_id=result.id, seq=1, data=b"x")
     assert refused.value.code == "InvalidTask.NotFound"
     assert OutputChunk.objects.count() == 0
 

@@ -52,7 +52,8 @@ def check_timeout(timeout: object) -> int:
         value = 0
     if value <= 0 or str(timeout).strip().lstrip("+") != str(value):
         raise ServiceError(
-            "InvalidParameter.Timeout", f"Timeout must be a positive whole number of seconds, not {timeout!r}."
+            "InvalidParameter.Timeout",
+            f"Timeout must be a positive whole number of seconds, not {timeout!r}.",
         )
     if value > 86400 * 7:
         raise ServiceError("InvalidParameter.Timeout", "Timeout must be at most 604800 seconds (7 days).")

@@ -171,13 +171,21 @@ def instance_hello(
     instance.boot_id = boot_id[:64]
     instance.last_heartbeat_at = timezone.now()
     instance.save(
-        update_fields=["agent_version", "os_type", "os_name", "hostname", "ips", "boot_id", "last_heartbeat_at"]
+        update_fields=[
+            "agent_version",
+            "os_type",
+            "os_name",
+            "hostname",
+            "ips",
+            "boot_id",
+            "last_heartbeat_at",
+        ]
     )
     return instance
 
 
-def instance_heartbeat(*, instance_id: str) -> None:
-    Instance.objects.filter(pk=instance_id).update(last_heartbeat_at=timezone.now())
+def instances_heartbeat(*, instance_ids: set[str]) -> None:
+    Instance.objects.filter(pk__in=instance_ids).update(last_heartbeat_at=timezone.now())
 
 
 def account_by_name(name: str) -> Account:

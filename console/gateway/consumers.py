@@ -14,23 +14,13 @@ from django.conf import settings
 
 from console.errors import ServiceError
 from console.fleet import services as fleet_services
-from console.invocations import events, selectors, services
+from console.gateway.ingest import ingest_for_this_loop
+from console.invocations import events, selectors
+from console.invocations.delivery import encoded_task_runs
 
 logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
-
-
-def _task_run(result) -> protocol.TaskRun:
-    invocation = result.invocation
-    return protocol.TaskRun(
-        task_id=result.id,
-        command_type=invocation.command_type,
-        content=invocation.command_content,
-        working_dir=invocation.working_dir,
-        username=invocation.username,
-        timeout=float(invocation.timeout),
-    )
 
 
 class AgentConsumer(AsyncWebsocketConsumer):
@@ -49,10 +39,10 @@ class AgentConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
-            frame = protocol.decode(text_data if text_data is not None else bytes_data or b"")
+            frame = protocol.decode(text_data if text_data is not None else bytes_data or b"", sender="agent")
         except protocol.ProtocolError as error:
             logger.warning("agent %s sent a malformed frame: %s", self.instance_id or self.peer, error)
-            await self._send_frame(protocol.Error(code=error.code, message=error.message, ref=""))
+            await self._send_frame(protocol.Error(code=error.code, message=error.message, ref=error.ref))
             if self.instance_id is None:
                 await self.close(code=CLOSE_UNAUTHENTICATED)
             return
@@ -95,33 +85,32 @@ class AgentConsumer(AsyncWebsocketConsumer):
         self.instance_id = instance.id
         await self.channel_layer.group_add(events.agent_group(instance.id), self.channel_name)
         await self._send_frame(
-            protocol.Welcome(instance_id=instance.id, heartbeat_interval=float(settings.ASSIST_HEARTBEAT_INTERVAL))
+            protocol.Welcome(
+                instance_id=instance.id, heartbeat_interval=float(settings.ASSIST_HEARTBEAT_INTERVAL)
+            )
         )
         await self._deliver_pending()
 
     async def _dispatch(self, frame: object) -> None:
-        instance_id = self.instance_id
         if isinstance(frame, protocol.Heartbeat):
-            await database_sync_to_async(fleet_services.instance_heartbeat)(instance_id=instance_id)
+            await self._ingest("heartbeat", {})
         elif isinstance(frame, protocol.TaskStarted):
-            await database_sync_to_async(services.result_record_started)(
-                instance_id=instance_id, task_id=frame.task_id, started_at=frame.started_at
-            )
+            await self._ingest("started", {"task_id": frame.task_id, "started_at": frame.started_at})
         elif isinstance(frame, protocol.TaskOutput):
-            await database_sync_to_async(services.result_record_output)(
-                instance_id=instance_id, task_id=frame.task_id, seq=frame.seq, data=frame.data
-            )
+            await self._ingest("output", {"task_id": frame.task_id, "seq": frame.seq, "data": frame.data})
         elif isinstance(frame, protocol.TaskResult):
-            missing = await database_sync_to_async(services.result_record_final)(
-                instance_id=instance_id,
-                task_id=frame.task_id,
-                status=frame.status,
-                exit_code=frame.exit_code,
-                error_code=frame.error_code,
-                error_info=frame.error_info,
-                started_at=frame.started_at,
-                finished_at=frame.finished_at,
-                last_seq=frame.last_seq,
+            missing = await self._ingest(
+                "result",
+                {
+                    "task_id": frame.task_id,
+                    "status": frame.status,
+                    "exit_code": frame.exit_code,
+                    "error_code": frame.error_code,
+                    "error_info": frame.error_info,
+                    "started_at": frame.started_at,
+                    "finished_at": frame.finished_at,
+                    "last_seq": frame.last_seq,
+                },
             )
             if missing:
                 await self._send_frame(protocol.TaskResend(task_id=frame.task_id, seqs=tuple(missing)))
@@ -129,18 +118,33 @@ class AgentConsumer(AsyncWebsocketConsumer):
                 await self._send_frame(protocol.TaskAck(task_id=frame.task_id))
         else:
             await self._send_frame(
-                protocol.Error(code="UnexpectedFrame", message=f"{frame.type} is not sent by agents.", ref=frame.type)
+                protocol.Error(
+                    code="UnexpectedFrame", message=f"{frame.type} is not sent by agents.", ref=frame.type
+                )
             )
 
+    async def _ingest(self, kind: str, fields: dict) -> object:
+        outcome = await ingest_for_this_loop().submit(self.instance_id, kind, fields)
+        if isinstance(outcome, ServiceError):
+            raise outcome
+        return outcome
+
     async def _deliver_pending(self) -> None:
-        tasks = await database_sync_to_async(lambda: [_task_run(r) for r in selectors.pending_tasks(self.instance_id)])()
-        for task in tasks:
-            await self._send_frame(task)
+        frames = await database_sync_to_async(
+            lambda: encoded_task_runs(selectors.pending_tasks(self.instance_id)).get(self.instance_id, [])
+        )()
+        for frame in frames:
+            await self.send(text_data=frame)
 
     async def agent_deliver(self, event: dict) -> None:
-        if self.instance_id:
-            await aclose_old_connections()
-            await self._deliver_pending()
+        if not self.instance_id:
+            return
+        if event.get("frames"):
+            for frame in event["frames"]:
+                await self.send(text_data=frame)
+            return
+        await aclose_old_connections()
+        await self._deliver_pending()
 
     async def agent_stop(self, event: dict) -> None:
         await self._send_frame(protocol.TaskStop(task_id=event["task_id"]))

@@ -17,7 +17,9 @@ def register(request: HttpRequest) -> JsonResponse:
         if not isinstance(body, dict):
             raise ValueError("not an object")
     except ValueError:
-        return JsonResponse({"Code": "MalformedBody", "Message": "The body must be a JSON object."}, status=400)
+        return JsonResponse(
+            {"Code": "MalformedBody", "Message": "The body must be a JSON object."}, status=400
+        )
     fields = {
         "ActivationId": "activation_id",
         "ActivationCode": "activation_code",
@@ -33,7 +35,9 @@ def register(request: HttpRequest) -> JsonResponse:
     for wire, name in fields.items():
         value = body.get(wire, "")
         if not isinstance(value, str):
-            return JsonResponse({"Code": "InvalidParameter", "Message": f"{wire} must be a string."}, status=400)
+            return JsonResponse(
+                {"Code": "InvalidParameter", "Message": f"{wire} must be a string."}, status=400
+            )
         kwargs[name] = value
     for required in ("ActivationId", "ActivationCode"):
         if not body.get(required):

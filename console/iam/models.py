@@ -34,7 +34,9 @@ class User(AbstractBaseUser):
     objects = UserManager()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["account", "name"], name="user_unique_name_per_account")]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "name"], name="user_unique_name_per_account")
+        ]
 
     def __str__(self) -> str:
         return self.login_name

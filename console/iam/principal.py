@@ -14,7 +14,9 @@ class Principal:
     via: str = "console"
 
     @classmethod
-    def for_user(cls, user, *, source_ip: str = "", secure: bool = False, via: str = "console") -> "Principal":
+    def for_user(
+        cls, user, *, source_ip: str = "", secure: bool = False, via: str = "console"
+    ) -> "Principal":
         return cls(
             account_id=user.account_id,
             user_id=user.pk,

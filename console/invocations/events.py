@@ -1,5 +1,6 @@
-"""Doorbells on the channel layer. They say only "look again": the data is already in the database, so a
-dropped or late message costs a little latency and never loses anything (STYLE rule 8)."""
+"""Doorbells on the channel layer. They say only "look again" (or carry a copy of what is already stored):
+the data is in the database first, so a dropped or late message costs a little latency and never loses
+anything (STYLE rule 8)."""
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -20,14 +21,54 @@ def _send(group: str, message: dict) -> None:
         async_to_sync(layer.group_send)(group, message)
 
 
+class _BrowserRings:
+    """The doorbells one transaction owes browsers, sent together (one hop to the event loop) on commit."""
+
+    def __init__(self) -> None:
+        self.keys: dict[tuple[str, str], None] = {}
+
+    def __call__(self) -> None:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+
+        async def ring_all() -> None:
+            for invocation_id, result_id in self.keys:
+                message = {"type": "invocation.changed", "result_id": result_id}
+                await layer.group_send(invocation_group(invocation_id), message)
+
+        async_to_sync(ring_all)()
+
+
 def ring_browsers_on_commit(invocation_id: str, result_id: str) -> None:
-    transaction.on_commit(
-        lambda: _send(invocation_group(invocation_id), {"type": "invocation.changed", "result_id": result_id})
-    )
+    """Ring the invocation's watchers once the transaction commits, once per result per transaction."""
+    connection = transaction.get_connection()
+    rings = None
+    if connection.in_atomic_block:
+        rings = next((cb for _, cb, _ in connection.run_on_commit if isinstance(cb, _BrowserRings)), None)
+    if rings is not None:
+        rings.keys[(invocation_id, result_id)] = None
+        return
+    rings = _BrowserRings()
+    rings.keys[(invocation_id, result_id)] = None
+    transaction.on_commit(rings)
 
 
-def ring_agent(instance_id: str) -> None:
-    _send(agent_group(instance_id), {"type": "agent.deliver"})
+def ring_agents(frames_by_instance: dict[str, list[str]]) -> None:
+    """Tell agents' connections there is work; non-empty frame lists hand over the encoded task.run frames
+    too. All doorbells go out in one hop to the event loop: a fan-out to hundreds of agents is one call."""
+    layer = get_channel_layer()
+    if layer is None or not frames_by_instance:
+        return
+
+    async def ring_all() -> None:
+        for instance_id, frames in frames_by_instance.items():
+            message: dict = {"type": "agent.deliver"}
+            if frames:
+                message["frames"] = frames
+            await layer.group_send(agent_group(instance_id), message)
+
+    async_to_sync(ring_all)()
 
 
 def ring_agent_stop(instance_id: str, task_id: str) -> None:

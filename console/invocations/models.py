@@ -74,3 +74,6 @@ class OutputChunk(models.Model):
     class Meta:
         ordering = ["result_id", "seq"]
         constraints = [models.UniqueConstraint(fields=["result", "seq"], name="chunk_unique_seq")]
+
+    def __str__(self) -> str:
+        return f"{self.result_id}#{self.seq}"

@@ -34,13 +34,17 @@ def result_output(result_id: str) -> bytes:
 
 def outputs_for(result_ids: list[str]) -> dict[str, bytes]:
     joined: dict[str, list[bytes]] = {result_id: [] for result_id in result_ids}
-    for result_id, data in OutputChunk.objects.filter(result_id__in=result_ids).values_list("result_id", "data"):
+    for result_id, data in OutputChunk.objects.filter(result_id__in=result_ids).values_list(
+        "result_id", "data"
+    ):
         joined[result_id].append(bytes(data))
     return {result_id: b"".join(parts) for result_id, parts in joined.items()}
 
 
 def chunks_after(result_id: str, after_seq: int, limit: int = 500) -> list[tuple[int, bytes]]:
-    rows = OutputChunk.objects.filter(result_id=result_id, seq__gt=after_seq).values_list("seq", "data")[:limit]
+    rows = OutputChunk.objects.filter(result_id=result_id, seq__gt=after_seq).values_list("seq", "data")[
+        :limit
+    ]
     return [(seq, bytes(data)) for seq, data in rows]
 
 

@@ -1,10 +1,9 @@
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import transaction
 from django.utils import timezone
 
 from console.commands import limits
@@ -14,8 +13,9 @@ from console.fleet.selectors import instances_by_ids
 from console.iam.authz import authorize
 from console.iam.principal import Principal, arn
 from console.ids import new_id
-from console.invocations import events, status as st
-from console.invocations.models import Invocation, InvocationResult, OutputChunk
+from console.invocations import events
+from console.invocations import status as st
+from console.invocations.models import Invocation, InvocationResult
 
 logger = logging.getLogger(__name__)
 
@@ -104,94 +104,21 @@ def invocation_run_command(
     return invocation
 
 
-def _result_of_instance(instance_id: str, task_id: str) -> InvocationResult:
-    result = InvocationResult.objects.select_for_update().filter(pk=task_id, instance_id=instance_id).first()
-    if result is None:
-        raise ServiceError("InvalidTask.NotFound", f"Task {task_id} is not a task of {instance_id}.")
-    return result
-
-
-def _aware(epoch: float | None) -> datetime | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch, tz=UTC)
-
-
-@transaction.atomic
-def result_record_started(*, instance_id: str, task_id: str, started_at: float) -> None:
-    result = _result_of_instance(instance_id, task_id)
-    if result.status not in (st.PENDING, st.ABORTED):
-        return
-    result.status = st.RUNNING
-    result.error_code = ""
-    result.error_info = ""
-    result.started_at = _aware(started_at)
-    result.save(update_fields=["status", "error_code", "error_info", "started_at", "updated_at"])
-    events.ring_browsers_on_commit(result.invocation_id, result.id)
-
-
-def result_record_output(*, instance_id: str, task_id: str, seq: int, data: bytes) -> bool:
-    """Store one output chunk; a chunk number already held is ignored. True when it was new."""
-    with transaction.atomic():
-        result = InvocationResult.objects.filter(pk=task_id, instance_id=instance_id).only("id", "invocation_id").first()
-        if result is None:
-            raise ServiceError("InvalidTask.NotFound", f"Task {task_id} is not a task of {instance_id}.")
-        try:
-            with transaction.atomic():
-                OutputChunk.objects.create(result_id=task_id, seq=seq, data=data)
-        except IntegrityError:
-            return False
-        InvocationResult.objects.filter(pk=task_id).update(output_size=F("output_size") + len(data))
-        events.ring_browsers_on_commit(result.invocation_id, task_id)
-    return True
-
-
-@transaction.atomic
-def result_record_final(
-    *,
-    instance_id: str,
-    task_id: str,
-    status: str,
-    exit_code: int | None,
-    error_code: str,
-    error_info: str,
-    started_at: float | None,
-    finished_at: float | None,
-    last_seq: int,
-) -> list[int]:
-    """Store the final state of a task. Returns the chunk numbers still missing (then nothing is stored
-    and the agent is asked to resend them); an empty list means the result is stored and may be acked."""
-    if status not in st.AGENT_FINAL:
-        raise ServiceError("InvalidField.status", f"{status!r} is not a final status an agent may report.")
-    result = _result_of_instance(instance_id, task_id)
-    if result.status not in st.REPORTABLE:
-        return []
-    have = set(OutputChunk.objects.filter(result_id=task_id).values_list("seq", flat=True))
-    missing = [seq for seq in range(1, last_seq + 1) if seq not in have]
-    if missing:
-        return missing
-    default_code, default_info = st.error_for_exit(status, exit_code)
-    result.status = status
-    result.exit_code = exit_code
-    result.error_code = (error_code or default_code)[:64]
-    result.error_info = (error_info or default_info)[:512]
-    result.started_at = _aware(started_at) or result.started_at
-    result.finished_at = _aware(finished_at) or timezone.now()
-    result.repeats = 1
-    result.save()
-    events.ring_browsers_on_commit(result.invocation_id, result.id)
-    return []
-
-
 def results_abort_undelivered(*, now: datetime | None = None) -> int:
     """End every result still Pending after the delivery timeout as Aborted/DeliveryTimeout."""
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.ASSIST_DELIVERY_TIMEOUT)
     aborted = 0
     stale_ids = list(
-        InvocationResult.objects.filter(status=st.PENDING, created_at__lt=cutoff).values_list("id", flat=True)[:1000]
+        InvocationResult.objects.filter(status=st.PENDING, created_at__lt=cutoff).values_list(
+            "id", flat=True
+        )[:1000]
     )
     for result_id in stale_ids:
         with transaction.atomic():
-            result = InvocationResult.objects.select_for_update().filter(pk=result_id, status=st.PENDING).first()
+            result = (
+                InvocationResult.objects.select_for_update().filter(pk=result_id, status=st.PENDING).first()
+            )
             if result is None:
                 continue
             result.status = st.ABORTED

@@ -53,7 +53,9 @@ class InvocationStreamConsumer(AsyncWebsocketConsumer):
                 raise ValueError
             self.cursors = {str(k): int(v) for k, v in cursors.items()}
         except (ValueError, TypeError, AttributeError):
-            await self.send(text_data=json.dumps({"type": "error", "message": "expected {type: resume, cursors}"}))
+            await self.send(
+                text_data=json.dumps({"type": "error", "message": "expected {type: resume, cursors}"})
+            )
             return
         self.resumed = True
         await self._push(None)

@@ -10,7 +10,9 @@ from console.invocations.selectors import chunks_after
 MAX_BYTES_PER_UPDATE = 256 * 1024
 
 
-def updates_for(invocation_id: str, cursors: dict[str, int], result_ids: set[str] | None = None) -> list[dict]:
+def updates_for(
+    invocation_id: str, cursors: dict[str, int], result_ids: set[str] | None = None
+) -> list[dict]:
     """Messages bringing a browser from ``cursors`` up to date; advances ``cursors`` in place."""
     results = InvocationResult.objects.filter(invocation_id=invocation_id).values(
         "id", "status", "exit_code", "error_code", "error_info", "output_size"
@@ -46,5 +48,7 @@ def updates_for(invocation_id: str, cursors: dict[str, int], result_ids: set[str
                 "final": row["status"] in st.FINAL,
             }
         )
-    messages.append({"type": "overall", "status": st.overall_status(statuses), "done": done, "total": len(statuses)})
+    messages.append(
+        {"type": "overall", "status": st.overall_status(statuses), "done": done, "total": len(statuses)}
+    )
     return messages

@@ -6,8 +6,10 @@ from django.views.decorators.http import require_http_methods
 
 from console.api.views import is_api_request, rpc_endpoint
 from console.errors import NotFound, ServiceError
-from console.fleet import selectors as fleet_selectors, services as fleet_services
-from console.invocations import selectors as inv_selectors, services as inv_services
+from console.fleet import selectors as fleet_selectors
+from console.fleet import services as fleet_services
+from console.invocations import selectors as inv_selectors
+from console.invocations import services as inv_services
 from console.invocations import status as st
 from console.web.auth import principal_of
 
@@ -31,8 +33,10 @@ def instance_list(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()
     instances = fleet_selectors.instances_visible(principal)
     if query:
-        instances = instances.filter(name__icontains=query) | instances.filter(id__icontains=query) | instances.filter(
-            hostname__icontains=query
+        instances = (
+            instances.filter(name__icontains=query)
+            | instances.filter(id__icontains=query)
+            | instances.filter(hostname__icontains=query)
         )
     instances = list(instances)
     context = {
@@ -114,7 +118,9 @@ def run_command(request: HttpRequest) -> HttpResponse:
 def invocation_list(request: HttpRequest) -> HttpResponse:
     principal = principal_of(request)
     invocations = list(inv_selectors.invocations_visible(principal)[:100])
-    rows = [(invocation, inv_selectors.invocation_overall_status(invocation.id)) for invocation in invocations]
+    rows = [
+        (invocation, inv_selectors.invocation_overall_status(invocation.id)) for invocation in invocations
+    ]
     return render(request, "web/invocations.html", {"rows": rows})
 
 

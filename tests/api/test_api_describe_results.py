@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from console.api import services as api_services
-from console.invocations import services as inv_services
+from console.invocations import reports as inv_reports
 from console.invocations.models import InvocationResult
 from console.invocations.services import invocation_run_command
 from tests.api.conftest import make_instance
@@ -32,10 +32,10 @@ def run(tenant, instance_ids, content="echo hi", region=""):
 def finish(result: InvocationResult, output: bytes, *, status="Success", exit_code=0) -> None:
     chunks = [output[i : i + 10000] for i in range(0, len(output), 10000)]
     for seq, chunk in enumerate(chunks, start=1):
-        inv_services.result_record_output(
+        inv_reports.result_record_output(
             instance_id=result.instance_id, task_id=result.id, seq=seq, data=chunk
         )
-    inv_services.result_record_final(
+    inv_reports.result_record_final(
         instance_id=result.instance_id,
         task_id=result.id,
         status=status,

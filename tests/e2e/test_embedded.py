@@ -27,13 +27,19 @@ def embedded(tmp_path):
 
 def run(client, instance_ids, content, timeout=30):
     request = models.RunCommandRequest(
-        region_id="local", type="RunShellScript", command_content=content, instance_id=instance_ids, timeout=timeout
+        region_id="local",
+        type="RunShellScript",
+        command_content=content,
+        instance_id=instance_ids,
+        timeout=timeout,
     )
     return client.run_command(request).body.invoke_id
 
 
 def results(client, invoke_id, encoding="Base64"):
-    request = models.DescribeInvocationResultsRequest(region_id="local", invoke_id=invoke_id, content_encoding=encoding)
+    request = models.DescribeInvocationResultsRequest(
+        region_id="local", invoke_id=invoke_id, content_encoding=encoding
+    )
     return client.describe_invocation_results(request).body.invocation.invocation_results.invocation_result
 
 
@@ -105,7 +111,9 @@ def test_output_survives_a_console_restart_mid_run(tmp_path):
         os.killpg(server.pid, signal.SIGKILL)
         server.wait()
         port = int(console.url.rsplit(":", 1)[1])
-        restarted = procs.spawn("serve-again", [sys.executable, "manage.py", "serve", "--port", str(port), "--no-local-agent"])
+        restarted = procs.spawn(
+            "serve-again", [sys.executable, "manage.py", "serve", "--port", str(port), "--no-local-agent"]
+        )
         wait_for_port(port, timeout=60, proc=restarted)
         [result] = finished_results(client, invoke_id, 1, timeout=60)
         expected = "".join(f"line-{i}\n" for i in range(1, 31)).encode()

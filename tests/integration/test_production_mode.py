@@ -1,4 +1,4 @@
-"""Production mode for real: PostgreSQL, Redis (broker and channel layer), a `celery worker` and `celery beat`,
+"""Production mode for real: PostgreSQL, Redis (broker and channel layer), `celery worker` and `celery beat`,
 two daphne nodes, three agents split across the nodes, and the official SDK as the client."""
 
 import base64
@@ -69,11 +69,19 @@ def production(tmp_path, database, redis_url):
     procs.manage("migrate", "--verbosity", "0")
     ports = [free_port(), free_port()]
     nodes = [
-        procs.spawn(f"daphne-{n}", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "console.asgi:application"])
+        procs.spawn(
+            f"daphne-{n}",
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "console.asgi:application"],
+        )
         for n, port in enumerate(ports)
     ]
-    procs.spawn("worker", [sys.executable, "-m", "celery", "-A", "console", "worker", "-l", "info", "-c", "2"])
-    procs.spawn("beat", [sys.executable, "-m", "celery", "-A", "console", "beat", "-l", "info", "-s", str(tmp_path / "beat")])
+    procs.spawn(
+        "worker", [sys.executable, "-m", "celery", "-A", "console", "worker", "-l", "info", "-c", "2"]
+    )
+    procs.spawn(
+        "beat",
+        [sys.executable, "-m", "celery", "-A", "console", "beat", "-l", "info", "-s", str(tmp_path / "beat")],
+    )
     try:
         for node, port in zip(nodes, ports, strict=True):
             wait_for_port(port, timeout=60, proc=node)
@@ -88,7 +96,9 @@ def production(tmp_path, database, redis_url):
 def _finished(client, invoke_id, count):
     def done():
         request = models.DescribeInvocationResultsRequest(region_id="local", invoke_id=invoke_id)
-        rows = client.describe_invocation_results(request).body.invocation.invocation_results.invocation_result
+        rows = client.describe_invocation_results(
+            request
+        ).body.invocation.invocation_results.invocation_result
         if len(rows) == count and all(r.invocation_status not in ("Pending", "Running") for r in rows):
             return {r.instance_id: r for r in rows}
         return None

@@ -38,4 +38,6 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps(result))
         else:
-            self.stdout.write(f"ActivationId:   {result['ActivationId']}\nActivationCode: {result['ActivationCode']}")
+            self.stdout.write(
+                f"ActivationId:   {result['ActivationId']}\nActivationCode: {result['ActivationCode']}"
+            )

@@ -13,7 +13,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
-        parser.add_argument("--no-local-agent", action="store_true", help="do not run an agent for this machine")
+        parser.add_argument(
+            "--no-local-agent", action="store_true", help="do not run an agent for this machine"
+        )
 
     def handle(self, *args, **options):
         # Importing daphne.server installs the asyncio Twisted reactor; it must happen before Twisted is used.
@@ -36,7 +38,9 @@ class Command(BaseCommand):
                 f"(also saved in {settings.DATA_DIR / 'initial-admin-password'})."
             )
         else:
-            self.stdout.write(f"Log in as {user.login_name} (first password in {settings.DATA_DIR}/initial-admin-password).")
+            self.stdout.write(
+                f"Log in as {user.login_name} (first password in {settings.DATA_DIR}/initial-admin-password)."
+            )
         if settings.CELERY_TASK_ALWAYS_EAGER:
             embedded.start_ticker(settings.ASSIST_TICK_SECONDS)
         if not options["no_local_agent"]:

@@ -1,0 +1,25 @@
+"""Turning stored tasks into the agent's task.run frames (one place, used by dispatch and by the gateway)."""
+
+from assist_agent import protocol
+
+from console.invocations.models import InvocationResult
+
+
+def task_run_frame(result: InvocationResult) -> protocol.TaskRun:
+    invocation = result.invocation
+    return protocol.TaskRun(
+        task_id=result.id,
+        command_type=invocation.command_type,
+        content=invocation.command_content,
+        working_dir=invocation.working_dir,
+        username=invocation.username,
+        timeout=float(invocation.timeout),
+    )
+
+
+def encoded_task_runs(results: list[InvocationResult]) -> dict[str, list[str]]:
+    """Encoded task.run frames grouped by instance id."""
+    by_instance: dict[str, list[str]] = {}
+    for result in results:
+        by_instance.setdefault(result.instance_id, []).append(protocol.encode(task_run_frame(result)))
+    return by_instance
