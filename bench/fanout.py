@@ -43,6 +43,11 @@ def start_agents(console: Console, count: int) -> list[str]:
     return ids
 
 
+STATUS_QUERY = (
+    "SELECT status, COUNT(*) FROM invocations_invocationresult WHERE invocation_id = ? GROUP BY status"
+)
+
+
 class Counter:
     """Counts finished results straight from the database, so polling adds no load to the console."""
 
@@ -56,13 +61,8 @@ class Counter:
             self.conn = psycopg.connect(dsn, autocommit=True)
 
     def statuses(self, invoke_id: str) -> dict[str, int]:
-        mark = "?" if isinstance(self.dsn, Path) else "%s"
-        rows = self.conn.execute(
-            "SELECT status, COUNT(*) FROM invocations_invocationresult WHERE invocation_id = "
-            + mark
-            + " GROUP BY status",  # noqa: S608 - only the placeholder style varies
-            (invoke_id,),
-        ).fetchall()
+        query = STATUS_QUERY if isinstance(self.dsn, Path) else STATUS_QUERY.replace("?", "%s")
+        rows = self.conn.execute(query, (invoke_id,)).fetchall()
         return dict(rows)
 
     def online(self, ids: list[str]) -> int:
