@@ -8,11 +8,12 @@ PIP_FLAGS ?= --quiet --disable-pip-version-check
 
 $(VENV)/.runtime: pyproject.toml agent/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install $(PIP_FLAGS) -e ./agent -e .
+	$(PY) -m pip install $(PIP_FLAGS) -e ./agent --config-settings editable_mode=compat
+	$(PY) -m pip install $(PIP_FLAGS) -e .
 	touch $@
 
 $(VENV)/.test: $(VENV)/.runtime
-	$(PY) -m pip install $(PIP_FLAGS) -e ./agent -e '.[test]'
+	$(PY) -m pip install $(PIP_FLAGS) -e '.[test]'
 	touch $@
 
 run: $(VENV)/.runtime

@@ -3,12 +3,15 @@
 Every frame is decoded by ``assist_agent.protocol``; every change of state goes through a service. Task
 delivery is driven by the database: a doorbell ("agent.deliver") makes the consumer read the instance's
 Pending tasks and send each one, so a doorbell that never arrives is repaired by the next connect.
+
+Database access only ever happens inside ``database_sync_to_async``, which closes stale connections
+before and after each call; an extra ``aclose_old_connections`` per frame would cost a thread hop each.
 """
 
 import logging
 
 from assist_agent import protocol
-from channels.db import aclose_old_connections, database_sync_to_async
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -46,7 +49,6 @@ class AgentConsumer(AsyncWebsocketConsumer):
             if self.instance_id is None:
                 await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        await aclose_old_connections()
         if self.instance_id is None:
             await self._hello(frame)
             return
@@ -143,7 +145,6 @@ class AgentConsumer(AsyncWebsocketConsumer):
             for frame in event["frames"]:
                 await self.send(text_data=frame)
             return
-        await aclose_old_connections()
         await self._deliver_pending()
 
     async def agent_stop(self, event: dict) -> None:

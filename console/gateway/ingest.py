@@ -4,12 +4,17 @@ agents finishing at once) that turns hundreds of commits into a handful, and the
 resend, error) still goes back to its own connection."""
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 from channels.db import database_sync_to_async
 
 from console.invocations.reports import agent_frames_ingest
 
 MAX_BATCH = 500
+
+# The writer gets a thread of its own: on the shared thread-sensitive thread it would queue behind page
+# views and API calls (and they behind it), so a burst of agent reports would delay every response.
+_writer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="assist-ingest")
 
 
 class Ingest:
@@ -30,7 +35,10 @@ class Ingest:
             while len(batch) < MAX_BATCH and not self.queue.empty():
                 batch.append(self.queue.get_nowait())
             try:
-                outcomes = await database_sync_to_async(agent_frames_ingest)(
+                apply = database_sync_to_async(
+                    agent_frames_ingest, thread_sensitive=False, executor=_writer_thread
+                )
+                outcomes = await apply(
                     [(instance_id, kind, fields) for instance_id, kind, fields, _ in batch]
                 )
             except Exception as error:  # the whole batch failed (database down): every sender hears of it

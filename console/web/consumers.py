@@ -2,7 +2,7 @@ import asyncio
 import codecs
 import json
 
-from channels.db import aclose_old_connections, database_sync_to_async
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from console.errors import NotFound
@@ -72,7 +72,6 @@ class InvocationStreamConsumer(AsyncWebsocketConsumer):
 
     async def _push(self, result_ids: set[str] | None) -> None:
         async with self.lock:
-            await aclose_old_connections()
             updates = await database_sync_to_async(updates_for)(self.invocation_id, self.cursors, result_ids)
             for update in updates:
                 if update["type"] == "output":
