@@ -12,7 +12,6 @@ from typing import Any
 
 from assist_agent import protocol
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from console.errors import ServiceError
@@ -32,34 +31,38 @@ def _not_yours(instance_id: str, task_id: str) -> ServiceError:
     return ServiceError("InvalidTask.NotFound", f"Task {task_id} is not a task of {instance_id}.")
 
 
+MUTABLE_FIELDS = [
+    "status", "error_code", "error_info", "exit_code", "repeats", "output_size", "started_at", "finished_at",
+    "updated_at",
+]  # fmt: skip
+
+
 def agent_frames_ingest(items: list[Item]) -> list[object]:
     """Apply a batch of agent reports in arrival order; returns one outcome per item: None (heartbeat,
     started), True/False (output chunk new/already held), a list of missing chunk numbers (result; empty
-    means stored, or already final, and may be acknowledged), or the ServiceError refusing the item."""
+    means stored, or already final, and may be acknowledged), or the ServiceError refusing the item.
+
+    The touched results are read once (locked), changed in memory and written back with one statement,
+    so a batch costs the same handful of statements whatever its size."""
     outcomes: list[object] = [None] * len(items)
     with transaction.atomic():
         task_ids = {fields["task_id"] for _, kind, fields in items if kind != "heartbeat"}
-        rows = {
-            row["id"]: row
-            for row in InvocationResult.objects.select_for_update()
-            .filter(pk__in=task_ids)
-            .values("id", "instance_id", "invocation_id", "status")
-        }
+        results = {r.id: r for r in InvocationResult.objects.select_for_update().filter(pk__in=task_ids)}
         heartbeats: set[str] = set()
-        valid: list[tuple[int, str, dict[str, Any], dict[str, Any]]] = []
+        valid: list[tuple[int, str, dict[str, Any], InvocationResult]] = []
         for index, (instance_id, kind, fields) in enumerate(items):
             if kind == "heartbeat":
                 heartbeats.add(instance_id)
                 continue
-            row = rows.get(fields["task_id"])
-            if row is None or row["instance_id"] != instance_id:
+            result = results.get(fields["task_id"])
+            if result is None or result.instance_id != instance_id:
                 outcomes[index] = _not_yours(instance_id, fields["task_id"])
             elif kind == "result" and fields["status"] not in st.AGENT_FINAL:
                 outcomes[index] = ServiceError(
                     "InvalidField.status", f"{fields['status']!r} is not a final status an agent may report."
                 )
             else:
-                valid.append((index, kind, fields, row))
+                valid.append((index, kind, fields, result))
 
         with_output = {fields["task_id"] for _, kind, fields, _ in valid if kind in ("output", "result")}
         have: dict[str, set[int]] = defaultdict(set)
@@ -69,66 +72,61 @@ def agent_frames_ingest(items: list[Item]) -> list[object]:
             have[result_id].add(seq)
 
         new_chunks: list[OutputChunk] = []
-        added_bytes: dict[str, int] = defaultdict(int)
-        for index, kind, fields, row in valid:
-            result_id = row["id"]
+        changed: dict[str, InvocationResult] = {}
+        for index, kind, fields, result in valid:
             if kind == "started":
-                _apply_started(row, fields)
+                if _apply_started(result, fields):
+                    changed[result.id] = result
             elif kind == "output":
                 seq = fields["seq"]
-                outcomes[index] = seq not in have[result_id]
+                outcomes[index] = seq not in have[result.id]
                 if outcomes[index]:
-                    have[result_id].add(seq)
-                    new_chunks.append(OutputChunk(result_id=result_id, seq=seq, data=fields["data"]))
-                    added_bytes[result_id] += len(fields["data"])
-                    events.ring_browsers_on_commit(row["invocation_id"], result_id)
+                    have[result.id].add(seq)
+                    new_chunks.append(OutputChunk(result_id=result.id, seq=seq, data=fields["data"]))
+                    result.output_size += len(fields["data"])
+                    changed[result.id] = result
             else:
-                outcomes[index] = _apply_result(row, fields, have[result_id])
+                status_before = result.status
+                outcomes[index] = _apply_result(result, fields, have[result.id])
+                if result.status != status_before:
+                    changed[result.id] = result
 
         OutputChunk.objects.bulk_create(new_chunks)
-        for result_id, added in added_bytes.items():
-            InvocationResult.objects.filter(pk=result_id).update(output_size=F("output_size") + added)
+        now = timezone.now()
+        for result in changed.values():
+            result.updated_at = now
+            events.ring_browsers_on_commit(result.invocation_id, result.id)
+        InvocationResult.objects.bulk_update(changed.values(), MUTABLE_FIELDS)
         if heartbeats:
             fleet_services.instances_heartbeat(instance_ids=heartbeats)
     return outcomes
 
 
-def _apply_started(row: dict[str, Any], fields: dict[str, Any]) -> None:
-    if row["status"] not in (st.PENDING, st.ABORTED):
-        return
-    InvocationResult.objects.filter(pk=row["id"]).update(
-        status=st.RUNNING,
-        error_code="",
-        error_info="",
-        started_at=_aware(fields["started_at"]),
-        updated_at=timezone.now(),
-    )
-    row["status"] = st.RUNNING
-    events.ring_browsers_on_commit(row["invocation_id"], row["id"])
+def _apply_started(result: InvocationResult, fields: dict[str, Any]) -> bool:
+    if result.status not in (st.PENDING, st.ABORTED):
+        return False
+    result.status = st.RUNNING
+    result.error_code = result.error_info = ""
+    result.started_at = _aware(fields["started_at"])
+    return True
 
 
-def _apply_result(row: dict[str, Any], fields: dict[str, Any], have: set[int]) -> list[int]:
-    if row["status"] not in st.REPORTABLE:
+def _apply_result(result: InvocationResult, fields: dict[str, Any], have: set[int]) -> list[int]:
+    if result.status not in st.REPORTABLE:
         return []  # already final: a repeated report, acknowledge it again
     missing = protocol.missing(fields["last_seq"], have)
     if missing:
         return missing[: protocol.MAX_RESEND_SEQS]
     status, exit_code = fields["status"], fields["exit_code"]
     default_code, default_info = st.error_for_exit(status, exit_code)
-    changes: dict[str, Any] = {
-        "status": status,
-        "exit_code": exit_code,
-        "error_code": (fields["error_code"] or default_code)[:64],
-        "error_info": (fields["error_info"] or default_info)[:512],
-        "finished_at": _aware(fields["finished_at"]) or timezone.now(),
-        "repeats": 1,
-        "updated_at": timezone.now(),
-    }
+    result.status = status
+    result.exit_code = exit_code
+    result.error_code = (fields["error_code"] or default_code)[:64]
+    result.error_info = (fields["error_info"] or default_info)[:512]
+    result.finished_at = _aware(fields["finished_at"]) or timezone.now()
+    result.repeats = 1
     if fields["started_at"] is not None:
-        changes["started_at"] = _aware(fields["started_at"])
-    InvocationResult.objects.filter(pk=row["id"]).update(**changes)
-    row["status"] = status
-    events.ring_browsers_on_commit(row["invocation_id"], row["id"])
+        result.started_at = _aware(fields["started_at"])
     return []
 
 
