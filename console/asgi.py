@@ -7,6 +7,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from console.gateway.consumers import AgentConsumer  # noqa: E402
@@ -22,9 +23,10 @@ application = ProtocolTypeRouter(
             [
                 # Agents authenticate inside the protocol (hello), so no cookie middleware on their route.
                 path("ws/agent/", AgentConsumer.as_asgi()),
+                # Browsers authenticate with the session cookie, so their origin must be one of ours.
                 path(
                     "ws/invocations/<str:invocation_id>/",
-                    AuthMiddlewareStack(InvocationStreamConsumer.as_asgi()),
+                    AllowedHostsOriginValidator(AuthMiddlewareStack(InvocationStreamConsumer.as_asgi())),
                 ),
             ]
         ),

@@ -1,4 +1,4 @@
-from django.db.models import QuerySet
+from django.db.models import Max, QuerySet
 
 from console.errors import NotFound
 from console.iam.principal import Principal
@@ -58,7 +58,5 @@ def pending_tasks(instance_id: str) -> list[InvocationResult]:
 
 
 def last_seqs(result_ids: list[str]) -> dict[str, int]:
-    from django.db.models import Max
-
     rows = OutputChunk.objects.filter(result_id__in=result_ids).values("result_id").annotate(last=Max("seq"))
     return {row["result_id"]: row["last"] for row in rows}

@@ -1,4 +1,5 @@
 from django.contrib.auth.decorators import login_required
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
@@ -33,10 +34,8 @@ def instance_list(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()
     instances = fleet_selectors.instances_visible(principal)
     if query:
-        instances = (
-            instances.filter(name__icontains=query)
-            | instances.filter(id__icontains=query)
-            | instances.filter(hostname__icontains=query)
+        instances = instances.filter(
+            Q(name__icontains=query) | Q(id__icontains=query) | Q(hostname__icontains=query)
         )
     instances = list(instances)
     context = {

@@ -1,0 +1,64 @@
+"""The browser stream consumer in-process: who may subscribe, and resuming from cursors."""
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.testing import WebsocketCommunicator
+
+from console.iam.models import User
+from console.invocations import reports, services
+from console.web.consumers import InvocationStreamConsumer
+from tests.conftest import make_instance
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _communicator(user, invocation_id):
+    app = InvocationStreamConsumer.as_asgi()
+    communicator = WebsocketCommunicator(app, f"/ws/invocations/{invocation_id}/")
+    communicator.scope["user"] = user
+    communicator.scope["url_route"] = {"kwargs": {"invocation_id": invocation_id}}
+    return communicator
+
+
+def _invocation_with_output(principal):
+    instance = make_instance(principal)
+    invocation = services.invocation_run_command(
+        principal=principal, instance_ids=[instance.id], command_content="x"
+    )
+    result = invocation.results.get()
+    for seq, text in enumerate([b"one\n", b"two\n", b"three\n"], start=1):
+        reports.result_record_output(instance_id=instance.id, task_id=result.id, seq=seq, data=text)
+    return invocation, result
+
+
+def test_resume_sends_only_what_the_browser_has_not_seen(root_principal):
+    invocation, result = _invocation_with_output(root_principal)
+    owner = User.objects.get(pk=root_principal.user_id)
+
+    async def scenario():
+        communicator = _communicator(owner, invocation.id)
+        connected, _ = await communicator.connect()
+        assert connected
+        await communicator.send_json_to({"type": "resume", "cursors": {result.id: 1}})
+        messages = [await communicator.receive_json_from() for _ in range(4)]
+        await communicator.disconnect()
+        return messages
+
+    messages = async_to_sync(scenario)()
+    outputs = [m for m in messages if m["type"] == "output"]
+    assert [(m["seq"], m["text"]) for m in outputs] == [(2, "two\n"), (3, "three\n")]
+    assert messages[2]["type"] == "result" and messages[2]["status"] == "Pending"
+    assert messages[3] == {"type": "overall", "status": "Pending", "done": 0, "total": 1}
+
+
+def test_another_account_cannot_subscribe(root_principal, other_principal):
+    invocation, _ = _invocation_with_output(root_principal)
+    stranger = User.objects.get(pk=other_principal.user_id)
+
+    async def scenario():
+        communicator = _communicator(stranger, invocation.id)
+        connected, code = await communicator.connect()
+        return connected, code
+
+    connected, code = async_to_sync(scenario)()
+    assert not connected and code == 4404
