@@ -9,6 +9,7 @@ PIP_FLAGS ?= --quiet --disable-pip-version-check
 $(VENV)/.runtime: pyproject.toml agent/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install $(PIP_FLAGS) -e ./agent --config-settings editable_mode=compat
+	$(PY) -m compileall -q agent/assist_agent
 	$(PY) -m pip install $(PIP_FLAGS) -e .
 	touch $@
 

@@ -6,6 +6,7 @@ CPU share (targets: RSS at most 20 MB, CPU under 1 %).
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -29,7 +30,9 @@ def cpu_seconds(pid: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=60)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="assist-footprint-"))
@@ -54,6 +57,7 @@ def main() -> None:
         )
     finally:
         procs.stop_all()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ production mode (two daphne nodes, a Celery worker, Redis). Prints one line per 
 
 import argparse
 import os
+import shutil
 import sqlite3
 import statistics
 import sys
@@ -123,6 +124,7 @@ def bench_embedded(size: int, repeats: int) -> None:
         report("embedded", size, run_size(console, counter, key, size, repeats))
     finally:
         procs.stop_all()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def bench_redis(size: int, repeats: int) -> None:
@@ -160,6 +162,7 @@ def bench_redis(size: int, repeats: int) -> None:
         report("redis", size, run_size(console, Counter(dsn), key, size, repeats))
     finally:
         procs.stop_all()
+        shutil.rmtree(workdir, ignore_errors=True)
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

@@ -6,11 +6,37 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .store import Store, default_state_dir
+
+
+def _import_hiding(module: str, hidden: tuple[str, ...]) -> None:
+    """Import ``module`` while the ``hidden`` modules look absent, as in a Python built without them.
+
+    For optional imports the agent never needs, which map shared libraries into every agent on the
+    fleet: ``asyncio`` imports ``ssl`` (OpenSSL, about 4.5 MB of resident memory) and ``shutil``
+    imports ``bz2`` and ``lzma`` (for archives; about 0.35 MB). Both modules cope with their absence.
+    Only names not imported yet are hidden, and only while ``module`` is imported: anything imported
+    later gets the real modules.
+    """
+    if module in sys.modules:
+        return
+    hide = [name for name in hidden if name not in sys.modules]
+    for name in hide:
+        sys.modules[name] = None  # type: ignore[assignment]
+    try:
+        __import__(module)
+    finally:
+        for name in hide:
+            sys.modules.pop(name, None)
+
+
+_import_hiding("shutil", ("bz2", "_bz2", "lzma", "_lzma"))
+
+from .store import Store, default_state_dir  # noqa: E402 - after shutil's import
 
 log = logging.getLogger("assist_agent")
 
@@ -97,30 +123,17 @@ def register(args: argparse.Namespace) -> int:
     return 0
 
 
-def _import_without_openssl() -> None:
-    """For an http:// (ws://) console, import asyncio and websockets without loading OpenSSL.
+def import_runner(server: str) -> Callable[..., None]:
+    """Import the asyncio side of the agent for this console URL; return ``runner.run_agent``.
 
-    Both import ``ssl`` (and ``hashlib`` loads libcrypto) even when no TLS is used, which costs about
-    5 MB of resident memory on every machine of the fleet. asyncio copes with a missing ``ssl`` (it
-    supports Python builds without it); websockets only touches ``ssl`` for wss:// URLs, so during its
-    import it sees a placeholder module; ``hashlib`` falls back to its built-in SHA-1. The blocks are
-    lifted afterwards, so anything imported later gets the real modules.
+    For an http:// (ws://) console, asyncio is imported with ``ssl`` hidden (see ``_import_hiding``);
+    the agent's WebSocket client imports ``ssl`` only for wss://, which needs asyncio's TLS support.
     """
-    import types
+    if server.startswith("http://"):
+        _import_hiding("asyncio", ("ssl", "_ssl"))
+    from .runner import run_agent
 
-    if "asyncio" in sys.modules or "ssl" in sys.modules:
-        return
-    blocked = ("ssl", "_ssl", "_hashlib")
-    for name in blocked:
-        sys.modules[name] = None  # type: ignore[assignment]
-    try:
-        import asyncio  # noqa: F401
-
-        sys.modules["ssl"] = types.ModuleType("ssl", "placeholder: this agent's console is not https")
-        import websockets.asyncio.client  # noqa: F401
-    finally:
-        for name in blocked:
-            sys.modules.pop(name, None)
+    return run_agent
 
 
 def run(args: argparse.Namespace) -> int:
@@ -131,10 +144,7 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"cannot read {store.root / 'identity.json'}: {exc}")
     if identity is None or not all(k in identity for k in ("InstanceId", "InstanceSecret", "Server")):
         return _fail(f"not registered: no identity in {store.root}; run 'assist-agent register' first", 2)
-    if str(identity["Server"]).startswith("http://"):
-        _import_without_openssl()
-    from .runner import run_agent
-
+    run_agent = import_runner(str(identity["Server"]))
     try:
         run_agent(
             store,

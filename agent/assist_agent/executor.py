@@ -8,7 +8,6 @@ import os
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -292,6 +291,8 @@ class TaskProcess:
         if user is not None and not _searchable_by(directory, user, popen_kwargs["extra_groups"]):
             # The state dir sits below a directory the user cannot enter (e.g. a 0700 one):
             # give the script a private dir of its own in /tmp, removed when the task ends.
+            import tempfile  # rarely needed: not loaded by an idle agent
+
             directory = Path(tempfile.mkdtemp(prefix=f"assist-agent-{self.task_id}-", dir="/tmp"))
             self._temp_dir = directory
         directory.mkdir(mode=0o700, exist_ok=True)

@@ -14,15 +14,18 @@ import time
 from contextlib import suppress
 from typing import Any
 
-from . import __version__, protocol, sysinfo
+from . import __version__, protocol, sysinfo, wsclient
 from .executor import TaskOptions, TaskProcess
 from .protocol import TaskAck, TaskResend, TaskResult, TaskRun, TaskStop
 from .store import Store
+from .wsclient import ConnectionClosed
 
 log = logging.getLogger("assist_agent")
 
 WELCOME_TIMEOUT = 30.0  # seconds to wait for welcome after hello
 STABLE_CONNECTION = 60.0  # a connection that stayed up this long resets the backoff
+PING_INTERVAL = 20.0  # websocket pings; no pong within PING_TIMEOUT drops the connection (half-open TCP)
+PING_TIMEOUT = 20.0
 OUTBOX_LIMIT = 8 << 20  # live output frames queued beyond this are dropped (they stay spooled)
 PRUNE_EVERY = 3600.0
 
@@ -58,7 +61,7 @@ class Agent:
         self._tasks: dict[str, TaskProcess] = {}
         self._task_futures: set[asyncio.Task[Any]] = set()
         self._session_jobs: set[asyncio.Task[Any]] = set()
-        self._ws: Any = None  # the open connection after welcome, else None
+        self._ws: wsclient.Connection | None = None  # the open connection after welcome, else None
         self._welcomed_at: float | None = None
         self._outbox: asyncio.Queue[str] | None = None
         self._backlog = 0
@@ -125,29 +128,29 @@ class Agent:
         log.info("stopped")
 
     async def _connect_forever(self) -> None:
-        from websockets.asyncio.client import connect
-        from websockets.exceptions import ConnectionClosed, WebSocketException
-
         delays = protocol.backoff(self.reconnect_initial, self.reconnect_max)
         while True:
             self._welcomed_at = None
             try:
-                async with connect(
+                ws = await wsclient.connect(
                     self.url,
                     open_timeout=15,
-                    close_timeout=5,
+                    extra_headers={"User-Agent": f"assist-agent/{__version__}"},
                     max_size=protocol.MAX_FRAME_BYTES,
-                    compression=None,
-                    user_agent_header=f"assist-agent/{__version__}",
-                ) as ws:
+                    ping_interval=PING_INTERVAL,
+                    ping_timeout=PING_TIMEOUT,
+                    close_timeout=5,
+                )
+                async with ws:
                     await self._session(ws)
             except ConnectionClosed as exc:
-                rcvd = exc.rcvd
-                if rcvd is not None and rcvd.code == 4401:
-                    log.error("the console refused this agent's credentials: %s", rcvd.reason or "4401")
+                if exc.received and exc.code == 4401:
+                    log.error("the console refused this agent's credentials: %s", exc.reason or "4401")
+                elif exc.received and exc.code in (1000, 1001):
+                    log.info("the console closed the connection: %s", exc)
                 else:
                     log.warning("connection lost: %s", exc)
-            except (OSError, TimeoutError, WebSocketException) as exc:
+            except (OSError, TimeoutError, wsclient.WebSocketError) as exc:
                 log.warning("cannot connect to %s: %s", self.url, exc or type(exc).__name__)
             except Exception:
                 log.exception("unexpected error in the connection")
@@ -158,7 +161,7 @@ class Agent:
             log.info("reconnecting in %.1f s", delay)
             await asyncio.sleep(delay)
 
-    async def _session(self, ws: Any) -> None:
+    async def _session(self, ws: wsclient.Connection) -> None:
         """One connection: hello, welcome, then frames until it closes."""
         await ws.send(protocol.encode(self._hello()))
         try:
@@ -188,8 +191,8 @@ class Agent:
             for task_id in self.store.spooled_ids():
                 if task_id not in self._tasks and (result := self.store.read_result(task_id)):
                     self._send(result)
-            async for message in ws:
-                self._handle(message)
+            while True:
+                self._handle(await ws.recv())
         finally:
             self._ws, self._outbox, self._backlog = None, None, 0
             for job in jobs + list(self._session_jobs):
@@ -227,9 +230,7 @@ class Agent:
         self._backlog += len(text)
         queue.put_nowait(text)
 
-    async def _sender(self, ws: Any, queue: asyncio.Queue[str]) -> None:
-        from websockets.exceptions import ConnectionClosed
-
+    async def _sender(self, ws: wsclient.Connection, queue: asyncio.Queue[str]) -> None:
         try:
             while True:
                 text = await queue.get()
@@ -328,10 +329,8 @@ class Agent:
         self._session_jobs.add(job)
         job.add_done_callback(self._session_jobs.discard)
 
-    async def _resend(self, ws: Any, frame: TaskResend) -> None:
+    async def _resend(self, ws: wsclient.Connection, frame: TaskResend) -> None:
         """Send the asked chunks straight from the spool (not through the outbox), then the result."""
-        from websockets.exceptions import ConnectionClosed
-
         task_id = frame.task_id
         try:
             for seq, data in self.store.iter_chunks(task_id, list(frame.seqs)):
