@@ -54,3 +54,108 @@ class AccessKey(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+
+class Policy(models.Model):
+    """A RAM policy. System policies have no account, are shipped by a migration and are read-only;
+    custom policies belong to one account. ``document`` is the JSON text as written (validated)."""
+
+    SYSTEM = "System"
+    CUSTOM = "Custom"
+    TYPES = [(SYSTEM, "System"), (CUSTOM, "Custom")]
+
+    account = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.CASCADE, related_name="policies"
+    )
+    name = models.CharField(max_length=128)
+    policy_type = models.CharField(max_length=8, choices=TYPES)
+    description = models.CharField(max_length=1024, blank=True)
+    document = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "name"],
+                condition=models.Q(account__isnull=False),
+                name="policy_unique_name_per_account",
+            ),
+            models.UniqueConstraint(
+                fields=["name"], condition=models.Q(account__isnull=True), name="policy_unique_system_name"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(policy_type="System", account__isnull=True)
+                | models.Q(policy_type="Custom", account__isnull=False),
+                name="policy_system_iff_no_account",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.policy_type}:{self.name}"
+
+
+class Group(models.Model):
+    """A RAM user group: its members get its policies on top of their own."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="groups")
+    name = models.CharField(max_length=64)
+    comments = models.CharField(max_length=128, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "name"], name="group_unique_name_per_account")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class GroupMembership(models.Model):
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="group_memberships")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["group", "user"], name="group_membership_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.group_id}"
+
+
+class PolicyAttachment(models.Model):
+    """A policy attached to exactly one user or one group of ``account``. A policy in use cannot be
+    deleted (PROTECT); deleting the user or group removes its attachments."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="policy_attachments")
+    policy = models.ForeignKey(Policy, on_delete=models.PROTECT, related_name="attachments")
+    user = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.CASCADE, related_name="policy_attachments"
+    )
+    group = models.ForeignKey(
+        Group, null=True, blank=True, on_delete=models.CASCADE, related_name="policy_attachments"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(user__isnull=False, group__isnull=True)
+                | models.Q(user__isnull=True, group__isnull=False),
+                name="policy_attachment_one_target",
+            ),
+            models.UniqueConstraint(
+                fields=["policy", "user"],
+                condition=models.Q(user__isnull=False),
+                name="policy_attachment_unique_user",
+            ),
+            models.UniqueConstraint(
+                fields=["policy", "group"],
+                condition=models.Q(group__isnull=False),
+                name="policy_attachment_unique_group",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.policy_id} -> {'user' if self.user_id else 'group'} {self.user_id or self.group_id}"

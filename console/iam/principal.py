@@ -30,3 +30,15 @@ class Principal:
 
 def arn(account_id: str, region: str, kind: str, resource_id: str) -> str:
     return f"acs:ecs:{region}:{account_id}:{kind}/{resource_id}"
+
+
+def ram_arn(account_id: str, kind: str, name: str) -> str:
+    """A RAM resource: ``acs:ram::<account>:user/<name>`` (also ``group/``, ``policy/``, ``role/``)."""
+    return f"acs:ram::{account_id}:{kind}/{name}"
+
+
+def principal_arn(principal: Principal) -> str:
+    """The caller's own ARN, as trust policies name it."""
+    if principal.is_root:
+        return f"acs:ram::{principal.account_id}:root"
+    return ram_arn(principal.account_id, "user", principal.user_name)

@@ -1,6 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from console.iam import views as iam_views
 from console.web import views
 
 urlpatterns = [
@@ -11,4 +12,5 @@ urlpatterns = [
     path("run/", views.run_command, name="run"),
     path("invocations/", views.invocation_list, name="invocations"),
     path("invocations/<str:invocation_id>/", views.invocation_detail, name="invocation"),
+    path("iam/", iam_views.iam_home, name="iam"),
 ]

@@ -1,0 +1,94 @@
+"""The account's RAM page: users, groups, policies, and a policy simulator for one of its users."""
+
+import json
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_http_methods
+
+from console.errors import ServiceError
+from console.iam import authz
+from console.iam import selectors as iam_selectors
+from console.iam.principal import Principal, ram_arn
+from console.web.auth import principal_of
+
+# Seeing the page needs the RAM read actions; the root user has them, a RAM user needs a policy.
+PAGE_ACTIONS = (("ram:ListUsers", "user"), ("ram:ListGroups", "group"), ("ram:ListPolicies", "policy"))
+
+
+def _may_see(principal: Principal) -> bool:
+    return all(
+        authz.can(principal, action, [ram_arn(principal.account_id, kind, "*")])
+        for action, kind in PAGE_ACTIONS
+    )
+
+
+def _overview(principal: Principal) -> dict[str, Any]:
+    users = (
+        iam_selectors.users_visible(principal)
+        .order_by("name")
+        .prefetch_related("group_memberships__group", "policy_attachments__policy")
+    )
+    groups = (
+        iam_selectors.groups_visible(principal)
+        .order_by("name")
+        .prefetch_related("memberships__user", "policy_attachments__policy")
+    )
+    policies = (
+        iam_selectors.policies_visible(principal)
+        .annotate(in_use=Count("attachments", filter=Q(attachments__account_id=principal.account_id)))
+        .order_by("policy_type", "name")
+    )
+    return {"users": users, "groups": groups, "policies": policies}
+
+
+def _json_object(text: str, field: str) -> dict[str, Any]:
+    if not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ServiceError(f"InvalidParameter.{field}", f"{field} is not valid JSON: {error}") from error
+    if not isinstance(value, dict):
+        raise ServiceError(f"InvalidParameter.{field}", f"{field} must be a JSON object.")
+    return value
+
+
+def _simulate(principal: Principal, post: Any) -> dict[str, Any]:
+    user = iam_selectors.user_by_name(principal, post.get("user", "").strip())
+    action = post.get("action", "").strip()
+    if not action:
+        raise ServiceError("MissingParameter.Action", "Name the action, e.g. ecs:RunCommand.")
+    resources = [line.strip() for line in post.get("resources", "").splitlines() if line.strip()]
+    if not resources:
+        raise ServiceError("MissingParameter.Resource", "Give at least one resource ARN, one per line.")
+    context = _json_object(post.get("context", ""), "Context")
+    tags = _json_object(post.get("resource_tags", ""), "ResourceTags")
+    if not all(isinstance(v, dict) for v in tags.values()):
+        raise ServiceError("InvalidParameter.ResourceTags", "ResourceTags maps each ARN to {key: value}.")
+    decision = authz.decision_for_user(Principal.for_user(user), action, resources, context, tags)
+    return {"decision": decision, "decision_json": json.dumps(decision.as_json(), indent=2)}
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def iam_home(request: HttpRequest) -> HttpResponse:
+    principal = principal_of(request)
+    if not _may_see(principal):
+        raise Http404("No such page.")
+    simulation: dict[str, Any] = {"form": request.POST if request.method == "POST" else {}}
+    status = 200
+    if request.method == "POST":
+        try:
+            simulation.update(_simulate(principal, request.POST))
+        except ServiceError as error:
+            simulation["error"] = error.message
+            status = 400
+    if request.htmx:
+        return render(request, "iam/_simulation.html", simulation, status=status)
+    return render(
+        request, "iam/home.html", {**_overview(principal), **simulation, "nav": "iam"}, status=status
+    )
