@@ -22,10 +22,14 @@ def _send(group: str, message: dict) -> None:
 
 
 class _BrowserRings:
-    """The doorbells one transaction owes browsers, sent together (one hop to the event loop) on commit."""
+    """The doorbells one transaction owes browsers: one per invocation (naming the results that changed),
+    all sent on commit in one hop to the event loop."""
 
     def __init__(self) -> None:
-        self.keys: dict[tuple[str, str], None] = {}
+        self.changed: dict[str, set[str]] = {}
+
+    def add(self, invocation_id: str, result_id: str) -> None:
+        self.changed.setdefault(invocation_id, set()).add(result_id)
 
     def __call__(self) -> None:
         layer = get_channel_layer()
@@ -33,24 +37,24 @@ class _BrowserRings:
             return
 
         async def ring_all() -> None:
-            for invocation_id, result_id in self.keys:
-                message = {"type": "invocation.changed", "result_id": result_id}
+            for invocation_id, result_ids in self.changed.items():
+                message = {"type": "invocation.changed", "result_ids": sorted(result_ids)}
                 await layer.group_send(invocation_group(invocation_id), message)
 
         async_to_sync(ring_all)()
 
 
 def ring_browsers_on_commit(invocation_id: str, result_id: str) -> None:
-    """Ring the invocation's watchers once the transaction commits, once per result per transaction."""
+    """Ring the invocation's watchers once the transaction commits, once per invocation per transaction."""
     connection = transaction.get_connection()
     rings = None
     if connection.in_atomic_block:
         rings = next((cb for _, cb, _ in connection.run_on_commit if isinstance(cb, _BrowserRings)), None)
     if rings is not None:
-        rings.keys[(invocation_id, result_id)] = None
+        rings.add(invocation_id, result_id)
         return
     rings = _BrowserRings()
-    rings.keys[(invocation_id, result_id)] = None
+    rings.add(invocation_id, result_id)
     transaction.on_commit(rings)
 
 

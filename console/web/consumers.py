@@ -62,7 +62,7 @@ class InvocationStreamConsumer(AsyncWebsocketConsumer):
 
     async def invocation_changed(self, event: dict) -> None:
         if self.resumed:
-            await self._push({event["result_id"]})
+            await self._push(set(event["result_ids"]))
 
     async def _poll(self) -> None:
         while True:
