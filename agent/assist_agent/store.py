@@ -55,8 +55,9 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write ``path`` through a fsynced temporary file and a rename."""
+def write_atomic(path: Path, data: bytes, mode: int = 0o600, durable: bool = True) -> None:
+    """Write ``path`` through a temporary file and a rename, so readers never see half a file. ``durable``
+    also fsyncs the file and its directory, so the write survives a power cut, not only a crash."""
     tmp = path.with_name(path.name + "~tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
@@ -64,11 +65,13 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    if durable:
+        _fsync_dir(path.parent)
 
 
 class SpoolWriter:
@@ -86,13 +89,14 @@ class SpoolWriter:
         self._index.write(f"{seq} {offset} {len(data)}\n")
 
     def close(self) -> None:
-        """Flush both files to disk (before the result refers to them) and close them."""
+        """Flush both files to the OS and close them. No fsync: the spool has to survive the agent's
+        death, which the page cache already guarantees; after a power cut the journal still records
+        that the task ran, and it is reported as interrupted rather than run again."""
         for f in (self._output, self._index):
             try:
                 f.flush()
-                os.fsync(f.fileno())
             except OSError as exc:  # pragma: no cover - disk trouble
-                log.warning("spool fsync failed: %s", exc)
+                log.warning("spool flush failed: %s", exc)
             f.close()
 
 
@@ -206,7 +210,10 @@ class Store:
                 output.close()
 
     def write_result(self, result: protocol.TaskResult) -> None:
-        write_atomic(self.spool(result.task_id) / "result.json", protocol.encode(result).encode())
+        # Not durable, like the output (see SpoolWriter.close): only the journal must survive a power cut.
+        write_atomic(
+            self.spool(result.task_id) / "result.json", protocol.encode(result).encode(), durable=False
+        )
 
     def read_result(self, task_id: str) -> protocol.TaskResult | None:
         try:
@@ -220,7 +227,7 @@ class Store:
 
     def write_pid(self, task_id: str, pgid: int, boot_id: str, started_at: float, script: str) -> None:
         info = {"pgid": pgid, "boot_id": boot_id, "started_at": started_at, "script": script}
-        write_atomic(self.spool(task_id) / "pid", json.dumps(info).encode())
+        write_atomic(self.spool(task_id) / "pid", json.dumps(info).encode(), durable=False)
 
     def read_pid(self, task_id: str) -> tuple[int, str, float, str] | None:
         """(pgid, boot_id, started_at, script path) of the task's shell, if it was started."""
