@@ -26,6 +26,7 @@ SHELL = "/bin/sh"
 @dataclass(frozen=True)
 class TaskOptions:
     flush_interval: float = 0.05  # seconds pending output waits before it is sent as a chunk
+    started_delay: float = 0.05  # a task that ends sooner reports no task.started (the result carries it)
     kill_grace: float = 2.0  # SIGTERM to SIGKILL, for timeout and task.stop
     shutdown_grace: float = 1.0  # the same when the agent itself stops
     drain_grace: float = 1.0  # how long output is still read after the shell exited
@@ -122,6 +123,7 @@ class TaskProcess:
         self._stop_requested = asyncio.Event()
         self._writer: SpoolWriter | None = None
         self._flush_handle: asyncio.TimerHandle | None = None
+        self._started_handle: asyncio.TimerHandle | None = None
         self._temp_dir: Path | None = None
 
     def stop(self, reason: str) -> None:
@@ -221,7 +223,12 @@ class TaskProcess:
         pgid = proc.pid  # start_new_session: the shell leads its own session and process group
         self.store.write_pid(self.task_id, pgid, self.boot_id, self.started_at, str(script))
         self._writer = self.store.open_output(self.task_id)
-        self.send(protocol.TaskStarted(task_id=self.task_id, started_at=self.started_at))
+        # Announced only once the script has run a moment: a quick task (most of a big fan-out) then costs
+        # two frames on each side instead of three, and its result says when it started anyway.
+        started = protocol.TaskStarted(task_id=self.task_id, started_at=self.started_at)
+        self._started_handle = asyncio.get_running_loop().call_later(
+            self.options.started_delay, self.send, started
+        )
         log.info("task %s started: pid %d, cwd %s, timeout %ss", self.task_id, pgid, cwd, spec.timeout)
 
         loop = asyncio.get_running_loop()
@@ -257,6 +264,8 @@ class TaskProcess:
             if self._flush_handle is not None:
                 self._flush_handle.cancel()
                 self._flush_handle = None
+            if self._started_handle is not None:
+                self._started_handle.cancel()
         self._flush()
 
         code = _exit_code(proc.returncode if proc.returncode is not None else -signal.SIGKILL)

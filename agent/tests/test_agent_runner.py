@@ -22,7 +22,7 @@ def test_hello_run_stream_result_ack(console_test) -> None:
         assert hello.os_type == "Linux" and hello.hostname and hello.held_tasks == ()
         assert hello.boot_id == Path("/proc/sys/kernel/random/boot_id").read_text().strip()
 
-        await console.send(run_task("t-1", "echo hello; echo err >&2; exit 3"))
+        await console.send(run_task("t-1", "echo hello; echo err >&2; sleep 0.3; exit 3"))
         started = await console.expect(TaskStarted, "t-1")
         assert abs(started.started_at - time.time()) < 5
         output, result = await console.collect_task("t-1")
@@ -41,6 +41,18 @@ def test_hello_run_stream_result_ack(console_test) -> None:
         assert not spool.exists()
         assert not (agent.state_dir / "work" / "t-1").exists()
         assert (agent.state_dir / "journal" / "t-1").exists()
+
+    console_test(body)
+
+
+def test_a_quick_task_reports_output_and_result_without_started(console_test) -> None:
+    async def body(console: FakeConsole, agent: AgentProcess) -> None:
+        await console.send(run_task("t-quick", "echo hi"))
+        output, result = await console.collect_task("t-quick")
+        assert output == b"hi\n" and result.status == "Success"
+        assert result.started_at is not None and result.started_at <= result.finished_at
+        late = await console.quiet(0.3)  # past the started delay: no task.started may follow
+        assert not any(isinstance(f, TaskStarted) for f in [*console.seen, *late])
 
     console_test(body)
 
