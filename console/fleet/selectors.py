@@ -6,20 +6,41 @@ from django.utils import timezone
 
 from console.errors import NotFound
 from console.fleet.models import Activation, Instance
-from console.iam.principal import Principal
+from console.iam.authz import allowed_resources
+from console.iam.principal import Principal, arn
 
 
 def online_cutoff():
     return timezone.now() - timedelta(seconds=settings.ASSIST_OFFLINE_AFTER)
 
 
-def instances_visible(principal: Principal) -> QuerySet[Instance]:
+def instances_of_account(principal: Principal) -> QuerySet[Instance]:
     return Instance.objects.filter(account_id=principal.account_id)
 
 
+def instance_ids_allowed(principal: Principal, action: str) -> set[str] | None:
+    """Ids of the account's instances on which ``action`` is allowed; None means all (the root user)."""
+    if principal.is_root:
+        return None
+    rows = instances_of_account(principal).values_list("id", "region")
+    by_arn = {
+        arn(principal.account_id, region, "instance", instance_id): instance_id
+        for instance_id, region in rows
+    }
+    return {by_arn[resource] for resource in allowed_resources(principal, action, by_arn)}
+
+
+def instances_visible(principal: Principal) -> QuerySet[Instance]:
+    """The instances a principal may see: its account's, narrowed by policy for RAM users."""
+    instances = instances_of_account(principal)
+    allowed = instance_ids_allowed(principal, "ecs:DescribeManagedInstances")
+    return instances if allowed is None else instances.filter(id__in=allowed)
+
+
 def instances_by_ids(principal: Principal, *, region: str, instance_ids: list[str]) -> list[Instance]:
-    """The named instances in the given region, in request order; one missing or foreign id is NotFound."""
-    found = {i.id: i for i in instances_visible(principal).filter(region=region, id__in=instance_ids)}
+    """The named instances in the given region, in request order; one missing or foreign id is NotFound.
+    (Whether the principal may act on them is the calling service's authorize() call.)"""
+    found = {i.id: i for i in instances_of_account(principal).filter(region=region, id__in=instance_ids)}
     missing = [instance_id for instance_id in instance_ids if instance_id not in found]
     if missing:
         raise NotFound(
@@ -29,4 +50,12 @@ def instances_by_ids(principal: Principal, *, region: str, instance_ids: list[st
 
 
 def activations_visible(principal: Principal) -> QuerySet[Activation]:
-    return Activation.objects.filter(account_id=principal.account_id)
+    activations = Activation.objects.filter(account_id=principal.account_id)
+    if principal.is_root:
+        return activations
+    by_arn = {
+        arn(principal.account_id, a.region, "activation", a.id): a.id
+        for a in activations.only("id", "region")
+    }
+    allowed = allowed_resources(principal, "ecs:DescribeActivations", by_arn)
+    return activations.filter(id__in=[by_arn[resource] for resource in allowed])

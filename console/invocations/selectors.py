@@ -1,13 +1,21 @@
 from django.db.models import Max, QuerySet
 
 from console.errors import NotFound
+from console.fleet.selectors import instance_ids_allowed
 from console.iam.principal import Principal
 from console.invocations import status as st
 from console.invocations.models import Invocation, InvocationResult, OutputChunk
 
 
 def invocations_visible(principal: Principal) -> QuerySet[Invocation]:
-    return Invocation.objects.filter(account_id=principal.account_id)
+    """The account's invocations; for a RAM user, those touching an instance it may describe them on."""
+    invocations = Invocation.objects.filter(account_id=principal.account_id)
+    allowed = instance_ids_allowed(principal, "ecs:DescribeInvocations")
+    if allowed is None:
+        return invocations
+    return invocations.filter(
+        pk__in=InvocationResult.objects.filter(instance_id__in=allowed).values("invocation_id")
+    )
 
 
 def invocation_get(principal: Principal, invocation_id: str) -> Invocation:
@@ -18,7 +26,10 @@ def invocation_get(principal: Principal, invocation_id: str) -> Invocation:
 
 
 def results_visible(principal: Principal) -> QuerySet[InvocationResult]:
-    return InvocationResult.objects.filter(invocation__account_id=principal.account_id)
+    """Per-instance results of the account; for a RAM user, only on instances it may read results of."""
+    results = InvocationResult.objects.filter(invocation__account_id=principal.account_id)
+    allowed = instance_ids_allowed(principal, "ecs:DescribeInvocationResults")
+    return results if allowed is None else results.filter(instance_id__in=allowed)
 
 
 def invocation_overall_status(invocation_id: str) -> str:

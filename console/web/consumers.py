@@ -8,7 +8,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from console.errors import NotFound
 from console.iam.principal import Principal
 from console.invocations import events
-from console.invocations.selectors import invocation_get
+from console.invocations.selectors import invocation_get, results_visible
 from console.web.stream import updates_for
 
 SAFETY_POLL_SECONDS = 3.0
@@ -30,6 +30,7 @@ class InvocationStreamConsumer(AsyncWebsocketConsumer):
         except NotFound:
             await self.close(code=4404)
             return
+        self.visible = await database_sync_to_async(self._visible_results)(principal)
         self.cursors: dict[str, int] = {}
         self.decoders: dict[str, codecs.IncrementalDecoder] = {}
         self.resumed = False
@@ -38,6 +39,14 @@ class InvocationStreamConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         self.poller = asyncio.create_task(self._poll())
+
+    def _visible_results(self, principal: Principal) -> set[str] | None:
+        if principal.is_root:
+            return None
+        rows = (
+            results_visible(principal).filter(invocation_id=self.invocation_id).values_list("id", flat=True)
+        )
+        return set(rows)
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):
@@ -72,7 +81,9 @@ class InvocationStreamConsumer(AsyncWebsocketConsumer):
 
     async def _push(self, result_ids: set[str] | None) -> None:
         async with self.lock:
-            updates = await database_sync_to_async(updates_for)(self.invocation_id, self.cursors, result_ids)
+            updates = await database_sync_to_async(updates_for)(
+                self.invocation_id, self.cursors, result_ids, self.visible
+            )
             for update in updates:
                 if update["type"] == "output":
                     decoder = self.decoders.setdefault(

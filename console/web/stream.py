@@ -11,12 +11,17 @@ MAX_BYTES_PER_UPDATE = 256 * 1024
 
 
 def updates_for(
-    invocation_id: str, cursors: dict[str, int], result_ids: set[str] | None = None
+    invocation_id: str,
+    cursors: dict[str, int],
+    result_ids: set[str] | None = None,
+    visible: set[str] | None = None,
 ) -> list[dict]:
-    """Messages bringing a browser from ``cursors`` up to date; advances ``cursors`` in place."""
-    results = InvocationResult.objects.filter(invocation_id=invocation_id).values(
-        "id", "status", "exit_code", "error_code", "error_info", "output_size"
-    )
+    """Messages bringing a browser from ``cursors`` up to date; advances ``cursors`` in place. Only the
+    ``visible`` results (None: all) are shown, and only they count in the overall status."""
+    results = InvocationResult.objects.filter(invocation_id=invocation_id)
+    if visible is not None:
+        results = results.filter(pk__in=visible)
+    results = results.values("id", "status", "exit_code", "error_code", "error_info", "output_size")
     messages: list[dict] = []
     statuses: list[str] = []
     done = 0

@@ -130,7 +130,12 @@ def invocation_detail(request: HttpRequest, invocation_id: str) -> HttpResponse:
         invocation = inv_selectors.invocation_get(principal, invocation_id)
     except NotFound as exc:
         raise Http404(exc.message) from exc
-    results = list(invocation.results.select_related("instance").order_by("instance__name", "instance_id"))
+    results = list(
+        inv_selectors.results_visible(principal)
+        .filter(invocation=invocation)
+        .select_related("instance")
+        .order_by("instance__name", "instance_id")
+    )
     outputs = inv_selectors.outputs_for([r.id for r in results])
     last_seqs = inv_selectors.last_seqs([r.id for r in results])
     panels = [
