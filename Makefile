@@ -26,6 +26,9 @@ test: $(VENV)/.test
 lint: $(VENV)/.test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy --strict agent/assist_agent
+	$(VENV)/bin/mypy --strict --follow-imports=silent console/api/signatures.py console/iam/policy.py \
+		console/iam/simulate.py console/invocations/status.py
 
 format: $(VENV)/.test
 	$(VENV)/bin/ruff format .
