@@ -19,6 +19,7 @@ from django.conf import settings
 from console.errors import ServiceError
 from console.fleet import services as fleet_services
 from console.gateway.ingest import ingest_for_this_loop
+from console.gateway.nodes import router_for_this_loop
 from console.invocations import events, selectors
 from console.invocations.delivery import encoded_task_runs
 
@@ -45,6 +46,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         if self.instance_id:
+            router_for_this_loop().detach(self.instance_id, self._send_texts)
             await self.channel_layer.group_discard(events.agent_group(self.instance_id), self.channel_name)
 
     async def _send_frame(self, frame: object) -> None:
@@ -96,6 +98,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
         )
         self.instance_id = instance.id
         await self.channel_layer.group_add(events.agent_group(instance.id), self.channel_name)
+        router_for_this_loop().attach(instance.id, self._send_texts)
         await self._send_frame(
             protocol.Welcome(
                 instance_id=instance.id, heartbeat_interval=float(settings.ASSIST_HEARTBEAT_INTERVAL)
@@ -141,21 +144,19 @@ class AgentConsumer(AsyncWebsocketConsumer):
             raise outcome
         return outcome
 
+    async def _send_texts(self, frames: list[str]) -> None:
+        for frame in frames:
+            await self.send(text_data=frame)
+
     async def _deliver_pending(self) -> None:
         frames = await database_sync_to_async(
             lambda: encoded_task_runs(selectors.pending_tasks(self.instance_id)).get(self.instance_id, [])
         )()
-        for frame in frames:
-            await self.send(text_data=frame)
+        await self._send_texts(frames)
 
     async def agent_deliver(self, event: dict) -> None:
-        if not self.instance_id:
-            return
-        if event.get("frames"):
-            for frame in event["frames"]:
-                await self.send(text_data=frame)
-            return
-        await self._deliver_pending()
+        if self.instance_id:
+            await self._deliver_pending()
 
     async def agent_stop(self, event: dict) -> None:
         await self._send_frame(protocol.TaskStop(task_id=event["task_id"]))

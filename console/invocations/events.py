@@ -8,6 +8,9 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from console.gateway.nodes import MESSAGE_TYPE as DELIVER_MESSAGE
+from console.gateway.nodes import NODES_GROUP
+
 
 def invocation_group(invocation_id: str) -> str:
     return f"invocation.{invocation_id}"
@@ -60,24 +63,27 @@ def ring_browsers_on_commit(invocation_id: str, result_id: str) -> None:
     transaction.on_commit(rings)
 
 
-def ring_agents(frames_by_instance: dict[str, list[str]]) -> None:
-    """Tell agents' connections there is work; non-empty frame lists hand over the encoded task.run frames
-    too. All doorbells go out in one hop to the event loop: a fan-out to hundreds of agents is one call."""
+def deliver_tasks(frames_by_instance: dict[str, list[str]]) -> None:
+    """Hand encoded task.run frames to the agents' connections: one message per web node (see
+    console/gateway/nodes.py), whatever the number of instances."""
+    if frames_by_instance:
+        _send(NODES_GROUP, {"type": DELIVER_MESSAGE, "frames": frames_by_instance})
+
+
+def ring_agents(instance_ids: list[str]) -> None:
+    """Tell agents' connections to read their Pending tasks again (a redelivery), in one hop to the
+    event loop, the sends overlapping (bounded) when the layer is Redis."""
     layer = get_channel_layer()
-    if layer is None or not frames_by_instance:
+    if layer is None or not instance_ids:
         return
 
-    async def ring(instance_id: str, frames: list[str], gate: asyncio.Semaphore) -> None:
-        message: dict = {"type": "agent.deliver"}
-        if frames:
-            message["frames"] = frames
+    async def ring(instance_id: str, gate: asyncio.Semaphore) -> None:
         async with gate:
-            await layer.group_send(agent_group(instance_id), message)
+            await layer.group_send(agent_group(instance_id), {"type": "agent.deliver"})
 
     async def ring_all() -> None:
-        # Concurrent sends overlap the Redis round trips of a big fan-out; the gate bounds the burst.
         gate = asyncio.Semaphore(64)
-        await asyncio.gather(*(ring(i, frames, gate) for i, frames in frames_by_instance.items()))
+        await asyncio.gather(*(ring(instance_id, gate) for instance_id in instance_ids))
 
     async_to_sync(ring_all)()
 

@@ -15,14 +15,14 @@ REDELIVER_AFTER_SECONDS = 5
 
 @shared_task(acks_late=True)
 def dispatch_invocation(invocation_id: str) -> int:
-    """Hand each target agent its task. The frames ride along with the doorbell so a connected agent gets
-    its task without another database read; the tick re-rings any task still Pending later."""
+    """Hand each target agent its task: one message per web node carries the frames of all its agents
+    (console/gateway/nodes.py); the tick re-rings any task still Pending a few seconds later."""
     pending = list(
         InvocationResult.objects.filter(invocation_id=invocation_id, status=st.PENDING).select_related(
             "invocation"
         )
     )
-    events.ring_agents(encoded_task_runs(pending))
+    events.deliver_tasks(encoded_task_runs(pending))
     return len(pending)
 
 
@@ -35,7 +35,7 @@ def redeliver_pending() -> int:
         .values_list("instance_id", flat=True)
         .distinct()[:1000]
     )
-    events.ring_agents({instance_id: [] for instance_id in instance_ids})
+    events.ring_agents(instance_ids)
     return len(instance_ids)
 
 
