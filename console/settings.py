@@ -6,6 +6,7 @@ layer is in-memory and Celery tasks run eagerly in the web process (the embedded
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -48,6 +49,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_htmx",
+    "axes",
     "console.iam",
     "console.fleet",
     "console.commands",
@@ -55,6 +57,7 @@ INSTALLED_APPS = [
     "console.gateway",
     "console.api",
     "console.web",
+    "console.audit",
 ]
 
 MIDDLEWARE = [
@@ -67,6 +70,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Records changes, log-ins and refusals (console.audit); before Axes so it sees lockout answers.
+    "console.audit.middleware.AuditMiddleware",
+    # Must be last: turns a locked-out log-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "console.urls"
@@ -111,7 +118,30 @@ AUTH_USER_MODEL = "iam.User"
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"
-AUTH_PASSWORD_VALIDATORS = [{"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"}]
+# Passwords set for RAM users (console.iam.services); the root user's bootstrap password is only >= 8.
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "console.iam.passwords.MaximumLengthValidator", "OPTIONS": {"max_length": 128}},
+    {"NAME": "console.iam.passwords.CharacterClassesValidator", "OPTIONS": {"min_classes": 2}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+# Log-in protection (django-axes): 5 failures for one user name from one address lock that pair out for
+# 15 minutes from the last failure; a success resets the count. Attempts are kept in the database, so
+# every console process sees them.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "console.iam.login.lockout_response"
+AXES_VERBOSE = False
+AXES_DISABLE_ACCESS_LOG = True  # successful log-ins are on the audit trail (console.audit)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -155,6 +185,7 @@ ASSIST_TICK_SECONDS = float(os.environ.get("ASSIST_TICK_SECONDS", "2"))
 ASSIST_MAX_CONTENT_B64 = 24 * 1024
 ASSIST_MAX_INSTANCES_PER_RUN = int(os.environ.get("ASSIST_MAX_INSTANCES_PER_RUN", "100"))
 ASSIST_API_OUTPUT_LIMIT = 24 * 1024
+ASSIST_MAX_COMMANDS_PER_REGION = int(os.environ.get("ASSIST_MAX_COMMANDS_PER_REGION", "500"))
 ASSIST_SIGNATURE_WINDOW_SECONDS = 15 * 60
 
 CELERY_BEAT_SCHEDULE = {

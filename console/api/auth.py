@@ -115,6 +115,16 @@ def _check_nonce_shape(nonce: str) -> None:
         raise incomplete(f"The signature nonce must be at most {MAX_NONCE_LENGTH} characters.")
 
 
+def claimed_access_key_id(wire: WireRequest) -> str:
+    """The access key id the request names (not yet verified), for the audit trail; "" if none."""
+    if wire.is_v3:
+        try:
+            return signatures.parse_v3_authorization(wire.headers.get("Authorization", "")).access_key_id
+        except signatures.AuthorizationHeaderError:
+            return ""
+    return wire.params.get("AccessKeyId", "")[:64]
+
+
 def authenticate(wire: WireRequest, *, now: datetime | None = None) -> User:
     """The active user whose access key signed ``wire``; records the nonce as used."""
     now = now or timezone.now()

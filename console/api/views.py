@@ -1,7 +1,8 @@
 """The Alibaba-Cloud-compatible RPC endpoint: ``POST /`` (or GET) with an action.
 
 An adapter only: decode the request, authenticate it (``auth``), look the action up in the registry,
-call it with the principal and the typed parameters, and render the answer or the error envelope.
+call it with the principal and the typed parameters, and render the answer or the error envelope. Every
+call, whatever its outcome, is then recorded once in the audit trail (``console.audit.doors``).
 """
 
 import logging
@@ -14,6 +15,8 @@ from console.api import auth
 from console.api.actions import lookup
 from console.api.params import Params
 from console.api.render import error_body, respond
+from console.audit.collect import RequestAudit
+from console.audit.doors import ApiCall, api_call_record
 from console.errors import Forbidden, ServiceError
 from console.iam.principal import Principal
 from console.ids import new_request_id
@@ -99,7 +102,15 @@ def _host_id(request: HttpRequest) -> str:
 
 @csrf_exempt
 def rpc_endpoint(request: HttpRequest) -> HttpResponse:
-    request_id = new_request_id()
+    """Serve one call and record it in the audit trail (outcome, refusals, redacted parameters)."""
+    call = ApiCall(request_id=new_request_id(), audit=getattr(request, "audit", None) or RequestAudit())
+    response = _serve(request, call)
+    api_call_record(request, call, response.status_code)
+    return response
+
+
+def _serve(request: HttpRequest, call: ApiCall) -> HttpResponse:
+    request_id = call.request_id
     xml_root: str | None = None
     action_name = ""
     try:
@@ -107,30 +118,39 @@ def rpc_endpoint(request: HttpRequest) -> HttpResponse:
             wire = _wire(request)
         except SuspiciousOperation as error:
             raise ServiceError("InvalidParameter", f"The request could not be read: {error}") from error
+        call.params = wire.params
+        call.access_key_id = auth.claimed_access_key_id(wire)
         xml_root = "Error" if _wants_xml(wire) else None
         if wire.method not in ("GET", "POST"):
             raise Forbidden("UnsupportedHTTPMethod", f"The HTTP method {wire.method} is not supported.")
-        action_name = _action_name(wire)
+        action_name = call.action = _action_name(wire)
         _check_version(wire)
         action = lookup(action_name)
         if action is None:
             raise Forbidden("InvalidAction", f"Specified action {action_name!r} is not valid.")
-        user = auth.authenticate(wire)
+        user = call.user = auth.authenticate(wire)
         principal = Principal.for_user(
-            user, source_ip=request.META.get("REMOTE_ADDR", ""), secure=request.is_secure(), via="api"
+            user,
+            source_ip=request.META.get("REMOTE_ADDR", ""),
+            secure=request.is_secure(),
+            via="api",
+            access_key_id=call.access_key_id,
+            audit=call.audit,
         )
         params = Params({k: v for k, v in wire.params.items() if k not in auth.V1_COMMON})
-        body = action(principal, params)
+        body = call.body = action(principal, params)
         return respond(
             {"RequestId": request_id, **body},
             status=200,
             xml_root=None if xml_root is None else f"{action_name}Response",
         )
     except ServiceError as error:
+        call.error_code, call.error_message = error.code, error.message
         return respond(
             error_body(error, request_id, _host_id(request)), status=error.status, xml_root=xml_root
         )
     except Exception:
         logger.exception("RPC %s failed (RequestId %s)", action_name or "?", request_id)
         internal = ServiceError("InternalError", INTERNAL_ERROR, status=500)
+        call.error_code, call.error_message = internal.code, internal.message
         return respond(error_body(internal, request_id, _host_id(request)), status=500, xml_root=xml_root)

@@ -11,6 +11,9 @@ the clock (``acs:CurrentTime``) and the caller's ``context`` (e.g. ``ecs:Command
 ``context["resource_tags"] = {arn: {key: value}}``: the tags of each resource are seen as
 ``acs:ResourceTag/<key>`` and ``ecs:tag/<key>`` while that resource is evaluated. The decision itself is
 ``console.iam.policy.decide`` (pure); this module only loads the policies, in one query.
+
+Every refusal by ``authorize`` goes to the audit trail (``console.audit.services.access_denied_record``:
+into the request's collector, or stored at once); ``can`` and ``allowed_resources`` only answer.
 """
 
 import logging
@@ -20,6 +23,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from console.audit import services as audit_services
 from console.errors import ServiceError
 from console.iam import policy
 from console.iam.principal import Principal, principal_arn
@@ -95,7 +99,9 @@ def authorize(
     resources = list(resources)
     decision = decision_for(principal, action, resources, context)
     if not decision.allowed:
-        raise AccessDenied(action, decision.resource or (resources[0] if resources else "*"))
+        denied = AccessDenied(action, decision.resource or (resources[0] if resources else "*"))
+        audit_services.access_denied_record(principal, action, denied.resource, denied.message)
+        raise denied
 
 
 def can(

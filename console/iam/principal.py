@@ -1,9 +1,14 @@
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from console.audit.collect import RequestAudit
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is acting, passed explicitly to every service (never read from a thread-local)."""
+    """Who is acting, passed explicitly to every service (never read from a thread-local).
+
+    ``audit`` is the request's audit collector when a door (RPC endpoint, console middleware) records the
+    request: ``authorize`` hands refusals to it. Not part of the principal's identity (no eq, no hash)."""
 
     account_id: str
     user_id: int
@@ -12,10 +17,19 @@ class Principal:
     source_ip: str = ""
     secure_transport: bool = False
     via: str = "console"
+    access_key_id: str = ""
+    audit: RequestAudit | None = field(default=None, compare=False, hash=False, repr=False)
 
     @classmethod
     def for_user(
-        cls, user, *, source_ip: str = "", secure: bool = False, via: str = "console"
+        cls,
+        user,
+        *,
+        source_ip: str = "",
+        secure: bool = False,
+        via: str = "console",
+        access_key_id: str = "",
+        audit: RequestAudit | None = None,
     ) -> "Principal":
         return cls(
             account_id=user.account_id,
@@ -25,6 +39,8 @@ class Principal:
             source_ip=source_ip,
             secure_transport=secure,
             via=via,
+            access_key_id=access_key_id,
+            audit=audit,
         )
 
 

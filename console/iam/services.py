@@ -5,9 +5,11 @@ import string
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from console.errors import NotFound, ServiceError
+from console.errors import Forbidden, NotFound, ServiceError
 from console.iam import crypto
 from console.iam import policy as policy_lang
 from console.iam.authz import authorize
@@ -36,6 +38,7 @@ MAX_CUSTOM_POLICIES_PER_ACCOUNT = 1500
 MAX_GROUPS_PER_USER = 10
 MAX_SYSTEM_POLICIES_PER_TARGET = 20
 MAX_CUSTOM_POLICIES_PER_TARGET = 10
+MAX_ACCESS_KEYS_PER_USER = 2
 
 
 @dataclass(frozen=True)
@@ -101,14 +104,23 @@ def _same_account(principal: Principal, row: User | Group, code: str) -> None:
         raise NotFound(code, f"The {code.rsplit('.', 1)[-1].lower()} does not exist: {row.name}.")
 
 
+def _check_password(password: str, user: User | None = None) -> None:
+    """The account's password policy for RAM users: ``AUTH_PASSWORD_VALIDATORS`` (length, mixed kinds of
+    characters, not a common password). Every rule broken is in the message."""
+    try:
+        validate_password(password, user)
+    except ValidationError as error:
+        raise ServiceError("InvalidParameter.Password", " ".join(error.messages)) from error
+
+
 @transaction.atomic
 def ram_user_create(*, principal: Principal, name: str, password: str | None = None) -> User:
     """A RAM user of the principal's account, logging in as ``name@account`` when it has a password."""
     authorize(principal, "ram:CreateUser", [ram_arn(principal.account_id, "user", name)])
     if not _USER_NAME.match(name):
         raise ServiceError("InvalidParameter.UserName", "User names are letters, digits, '.', '_' and '-'.")
-    if password is not None and len(password) < 8:
-        raise ServiceError("InvalidParameter.Password", "The password must have at least 8 characters.")
+    if password is not None:
+        _check_password(password)
     account = Account.objects.select_for_update().get(pk=principal.account_id)
     if User.objects.filter(account=account, name=name).exists():
         raise _conflict("EntityAlreadyExists.User", f"The user already exists: {name}.")
@@ -283,3 +295,37 @@ def policy_detach(
     deleted, _ = PolicyAttachment.objects.filter(policy=policy, **target).delete()
     if not deleted:
         raise NotFound(f"EntityNotExist.{kind}.Policy", f"{policy.name} is not attached.")
+
+
+def _not_roots_keys(principal: Principal, user: User) -> None:
+    """The root user's keys are its own: no RAM policy (not even ``ram:*``) lets anyone else mint or
+    delete them, or a delegate could give itself root credentials."""
+    if user.is_root and principal.user_id != user.pk:
+        raise Forbidden(
+            "Forbidden.RootAccessKey", "Only the root user itself can manage the root user's access keys."
+        )
+
+
+@transaction.atomic
+def ram_access_key_create(*, principal: Principal, user: User) -> IssuedAccessKey:
+    """A new key pair for ``user`` (at most two each). The secret is in the answer only: keep it now."""
+    _same_account(principal, user, "EntityNotExist.User")
+    _not_roots_keys(principal, user)
+    authorize(principal, "ram:CreateAccessKey", [ram_arn(principal.account_id, "user", user.name)])
+    User.objects.select_for_update().filter(pk=user.pk).first()
+    if AccessKey.objects.filter(user=user).count() >= MAX_ACCESS_KEYS_PER_USER:
+        raise ServiceError(
+            "LimitExceeded.User.AccessKey",
+            f"A user can have at most {MAX_ACCESS_KEYS_PER_USER} access keys: delete one first.",
+        )
+    return access_key_create(user=user)
+
+
+@transaction.atomic
+def ram_access_key_delete(*, principal: Principal, user: User, access_key_id: str) -> None:
+    _same_account(principal, user, "EntityNotExist.User")
+    _not_roots_keys(principal, user)
+    authorize(principal, "ram:DeleteAccessKey", [ram_arn(principal.account_id, "user", user.name)])
+    deleted, _ = AccessKey.objects.filter(user=user, pk=access_key_id).delete()
+    if not deleted:
+        raise NotFound("EntityNotExist.User.AccessKey", f"The access key does not exist: {access_key_id}.")

@@ -15,15 +15,20 @@ from console.iam import selectors as iam_selectors
 from console.iam.principal import Principal, ram_arn
 from console.web.auth import principal_of
 
-# Seeing the page needs the RAM read actions; the root user has them, a RAM user needs a policy.
+# Seeing the RAM pages needs the RAM read actions; the root user has them, a RAM user needs a policy.
 PAGE_ACTIONS = (("ram:ListUsers", "user"), ("ram:ListGroups", "group"), ("ram:ListPolicies", "policy"))
 
 
-def _may_see(principal: Principal) -> bool:
-    return all(
-        authz.can(principal, action, [ram_arn(principal.account_id, kind, "*")])
-        for action, kind in PAGE_ACTIONS
-    )
+def gate(request: HttpRequest) -> Principal:
+    """The principal of a request to any RAM page, or 404 (missing and forbidden look the same) unless it
+    holds every list action. A refusal goes to the audit trail like any other."""
+    principal = principal_of(request)
+    try:
+        for action, kind in PAGE_ACTIONS:
+            authz.authorize(principal, action, [ram_arn(principal.account_id, kind, "*")])
+    except authz.AccessDenied as denied:
+        raise Http404("No such page.") from denied
+    return principal
 
 
 def _overview(principal: Principal) -> dict[str, Any]:
@@ -76,12 +81,12 @@ def _simulate(principal: Principal, post: Any) -> dict[str, Any]:
 @login_required
 @require_http_methods(["GET", "POST"])
 def iam_home(request: HttpRequest) -> HttpResponse:
-    principal = principal_of(request)
-    if not _may_see(principal):
-        raise Http404("No such page.")
+    principal = gate(request)
     simulation: dict[str, Any] = {"form": request.POST if request.method == "POST" else {}}
     status = 200
     if request.method == "POST":
+        if principal.audit is not None:
+            principal.audit.name("SimulatePrincipalPolicy")  # a read: the audit trail names it so
         try:
             simulation.update(_simulate(principal, request.POST))
         except ServiceError as error:
@@ -89,6 +94,14 @@ def iam_home(request: HttpRequest) -> HttpResponse:
             status = 400
     if request.htmx:
         return render(request, "iam/_simulation.html", simulation, status=status)
-    return render(
-        request, "iam/home.html", {**_overview(principal), **simulation, "nav": "iam"}, status=status
-    )
+    may = {
+        flag: authz.can(principal, action, [ram_arn(principal.account_id, kind, "*")])
+        for flag, action, kind in (
+            ("create_user", "ram:CreateUser", "user"),
+            ("create_group", "ram:CreateGroup", "group"),
+            ("create_policy", "ram:CreatePolicy", "policy"),
+            ("delete_policy", "ram:DeletePolicy", "policy"),
+        )
+    }
+    context = {**_overview(principal), **simulation, "may": may, "nav": "iam"}
+    return render(request, "iam/home.html", context, status=status)

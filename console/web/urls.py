@@ -1,6 +1,8 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from console.audit import views as audit_views
+from console.iam import manage as iam_manage
 from console.iam import views as iam_views
 from console.web import views
 
@@ -13,4 +15,48 @@ urlpatterns = [
     path("invocations/", views.invocation_list, name="invocations"),
     path("invocations/<str:invocation_id>/", views.invocation_detail, name="invocation"),
     path("iam/", iam_views.iam_home, name="iam"),
+    path("audit/", audit_views.audit_list, name="audit"),
+    path("audit/export.jsonl", audit_views.audit_export, name="audit-export"),
+    path("iam/users/", iam_manage.user_create, name="iam-user-create"),
+    path("iam/users/<str:name>/", iam_manage.user_detail, name="iam-user"),
+    path("iam/users/<str:name>/access-keys/", iam_manage.user_key_create, name="iam-user-key-create"),
+    path(
+        "iam/users/<str:name>/access-keys/<str:key_id>/delete/",
+        iam_manage.user_key_delete,
+        name="iam-user-key-delete",
+    ),
+    path(
+        "iam/users/<str:name>/policies/attach/",
+        iam_manage.policy_attach,
+        {"kind": "user"},
+        name="iam-user-policy-attach",
+    ),
+    path(
+        "iam/users/<str:name>/policies/detach/",
+        iam_manage.policy_detach,
+        {"kind": "user"},
+        name="iam-user-policy-detach",
+    ),
+    path("iam/groups/", iam_manage.group_create, name="iam-group-create"),
+    path("iam/groups/<str:name>/", iam_manage.group_detail, name="iam-group"),
+    path("iam/groups/<str:name>/members/add/", iam_manage.group_member_add, name="iam-group-member-add"),
+    path(
+        "iam/groups/<str:name>/members/remove/",
+        iam_manage.group_member_remove,
+        name="iam-group-member-remove",
+    ),
+    path(
+        "iam/groups/<str:name>/policies/attach/",
+        iam_manage.policy_attach,
+        {"kind": "group"},
+        name="iam-group-policy-attach",
+    ),
+    path(
+        "iam/groups/<str:name>/policies/detach/",
+        iam_manage.policy_detach,
+        {"kind": "group"},
+        name="iam-group-policy-detach",
+    ),
+    path("iam/policies/", iam_manage.policy_create, name="iam-policy-create"),
+    path("iam/policies/<str:name>/delete/", iam_manage.policy_delete, name="iam-policy-delete"),
 ]
