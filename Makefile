@@ -28,7 +28,8 @@ lint: $(VENV)/.test
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy --strict agent/assist_agent
 	$(VENV)/bin/mypy --strict --follow-imports=silent console/api/signatures.py console/iam/policy.py \
-		console/iam/simulate.py console/invocations/status.py
+		console/iam/simulate.py console/invocations/status.py console/commands/parameters.py \
+		console/commands/patterns.py console/audit/redact.py console/audit/collect.py
 
 format: $(VENV)/.test
 	$(VENV)/bin/ruff format .

@@ -7,4 +7,5 @@ urlpatterns = [
     path("", root, name="root"),
     path("agent/", include("console.gateway.urls")),
     path("", include("console.web.urls")),
+    path("", include("console.commands.urls")),
 ]

@@ -19,10 +19,14 @@ class Command(models.Model):
     working_dir = models.CharField(max_length=200, blank=True)
     timeout = models.PositiveIntegerField(default=60)
     enable_parameter = models.BooleanField(default=False)
+    # Versions: a clone joins the family of its source (the first command's id) with the next number.
+    family_id = models.CharField(max_length=40, blank=True, db_index=True)
+    version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["account", "region"])]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.id})"

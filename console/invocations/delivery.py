@@ -10,7 +10,8 @@ def task_run_frame(result: InvocationResult) -> protocol.TaskRun:
     return protocol.TaskRun(
         task_id=result.id,
         command_type=invocation.command_type,
-        content=invocation.command_content,
+        # Parameters are rendered per instance at creation; otherwise every instance runs the same script.
+        content=result.content if invocation.enable_parameter else invocation.command_content,
         working_dir=invocation.working_dir,
         username=invocation.username,
         timeout=float(invocation.timeout),

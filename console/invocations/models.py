@@ -23,7 +23,8 @@ class Invocation(models.Model):
     timeout = models.PositiveIntegerField(default=60)
     repeat_mode = models.CharField(max_length=20, default="Once")
     frequency = models.CharField(max_length=128, blank=True)
-    parameters = models.JSONField(default=dict, blank=True)
+    parameters = models.JSONField(default=dict, blank=True)  # the values passed, as given
+    enable_parameter = models.BooleanField(default=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
@@ -41,6 +42,9 @@ class InvocationResult(models.Model):
     invocation = models.ForeignKey(Invocation, on_delete=models.CASCADE, related_name="results")
     # No database constraint: results outlive a deregistered instance and keep its id.
     instance = models.ForeignKey(Instance, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    # With parameters enabled, the script this instance runs (rendered for it); otherwise "" and the
+    # instance runs the invocation's content.
+    content = models.TextField(blank=True)
     status = models.CharField(max_length=16, default=st.PENDING, db_index=True)
     error_code = models.CharField(max_length=64, blank=True)
     error_info = models.CharField(max_length=512, blank=True)

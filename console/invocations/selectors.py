@@ -1,4 +1,4 @@
-from django.db.models import Max, QuerySet
+from django.db.models import Case, CharField, Count, F, Max, Q, QuerySet, Value, When
 
 from console.errors import NotFound
 from console.fleet.selectors import instance_ids_allowed
@@ -23,6 +23,50 @@ def invocation_get(principal: Principal, invocation_id: str) -> Invocation:
     if invocation is None:
         raise NotFound("InvalidInvokeId.NotFound", f"The invocation {invocation_id} does not exist.")
     return invocation
+
+
+def invocation_of_account(principal: Principal, invocation_id: str, region: str = "") -> Invocation:
+    """An invocation of the principal's account (in ``region`` when given), for a service that then
+    authorizes its own action on the instances involved."""
+    invocations = Invocation.objects.filter(account_id=principal.account_id)
+    if region:
+        invocations = invocations.filter(region=region)
+    invocation = invocations.filter(pk=invocation_id).first()
+    if invocation is None:
+        raise NotFound("InvalidInvokeId.NotFound", f"The invocation {invocation_id} does not exist.")
+    return invocation
+
+
+def with_overall_status(invocations: QuerySet[Invocation]) -> QuerySet[Invocation]:
+    """Annotate ``overall``: ``status.overall_status`` of each invocation's results, computed by the
+    database so that it can be filtered and paged on (DescribeInvocations' InvokeStatus)."""
+
+    def having(statuses) -> Count:
+        return Count("results", filter=Q(results__status__in=list(statuses)))
+
+    counts = {
+        "n_all": Count("results"),
+        "n_pending": having([st.PENDING]),
+        "n_running": having([st.RUNNING]),
+        "n_stopping": having([st.STOPPING]),
+        "n_scheduled": having([st.SCHEDULED]),
+        "n_stopped": having(st.STOPPED_LIKE),
+        "n_success": having([st.SUCCESS]),
+        "n_failed": having(st.FAILED_LIKE),
+    }
+    overall = Case(
+        When(n_all=0, then=Value(st.PENDING)),
+        When(n_pending__gt=0, then=Value(st.PENDING)),
+        When(n_running__gt=0, then=Value(st.RUNNING)),
+        When(n_stopping__gt=0, then=Value(st.STOPPING)),
+        When(n_scheduled__gt=0, then=Value(st.SCHEDULED)),
+        When(n_stopped=F("n_all"), then=Value("Stopped")),
+        When(n_failed=0, then=Value(st.SUCCESS)),
+        When(n_success=0, then=Value(st.FAILED)),
+        default=Value("PartialFailed"),
+        output_field=CharField(),
+    )
+    return invocations.annotate(**counts).annotate(overall=overall)
 
 
 def results_visible(principal: Principal) -> QuerySet[InvocationResult]:

@@ -43,4 +43,5 @@ def redeliver_pending() -> int:
 def tick() -> int:
     aborted = services.results_abort_undelivered()
     redeliver_pending()
+    services.results_restop()
     return aborted

@@ -129,7 +129,12 @@ REFUSALS = [
     pytest.param({"ResourceTag.1.Key": "env"}, 400, "InvalidParameter.ResourceTag", id="resource-tag"),
     pytest.param({"RepeatMode": "Period"}, 400, "InvalidParameter.RepeatMode", id="repeat-mode"),
     pytest.param({"Frequency": "0 */5 * * * *"}, 400, "InvalidParameter.Frequency", id="frequency"),
-    pytest.param({"EnableParameter": "true"}, 400, "InvalidParameter.EnableParameter", id="enable-parameter"),
+    pytest.param(
+        {"EnableParameter": "true", "Parameters": '{"other":"x"}'},
+        403,
+        "Parameter.NotMatched",
+        id="parameter-not-in-content",
+    ),
     pytest.param({"Parameters": '{"name":"x"}'}, 404, "Parameter.Disabled", id="parameters-disabled"),
     pytest.param({"Parameters": "{'name': 'x'}"}, 400, "InvalidParameter.Parameters", id="parameters-repr"),
     pytest.param({"ContainerId": "docker://abc"}, 400, "InvalidParameter.ContainerId", id="container"),

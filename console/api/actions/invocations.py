@@ -1,4 +1,5 @@
-"""Running commands: RunCommand and DescribeInvocationResults (reference section 3.2, Appendix A)."""
+"""Running commands: RunCommand, InvokeCommand, StopInvocation and DescribeInvocationResults (reference
+section 3.2, Appendix A). DescribeInvocations is in ``describe_invocations.py``."""
 
 import base64
 from datetime import UTC, datetime
@@ -9,13 +10,13 @@ from django.conf import settings
 from console.api import paging
 from console.api.actions.registry import action
 from console.api.params import Params, unsupported
-from console.errors import NotFound
+from console.commands import parameters as cmd_params
 from console.iam.authz import authorize
 from console.iam.principal import Principal, arn
 from console.invocations import status as st
 from console.invocations.models import InvocationResult
 from console.invocations.selectors import outputs_for, results_visible
-from console.invocations.services import invocation_run_command
+from console.invocations.services import invocation_invoke_command, invocation_run_command, invocation_stop
 
 CONTENT_ENCODINGS = ("PlainText", "Base64")
 TERMINATION_MODES = ("Process", "ProcessTree")
@@ -40,7 +41,8 @@ def iso_time(value: datetime | None) -> str:
     return "" if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _refuse_unsupported_run_options(params: Params) -> None:
+def refuse_unsupported_run_options(params: Params) -> None:
+    """Options of RunCommand and InvokeCommand this server cannot honour yet: refused, never ignored."""
     if params.has_any("ResourceTag"):
         raise unsupported("ResourceTag", "Name the target instances with InstanceId.N.")
     repeat_mode = params.text("RepeatMode")
@@ -53,12 +55,12 @@ def _refuse_unsupported_run_options(params: Params) -> None:
             raise unsupported(name)
     if params.has_any("Tag"):
         raise unsupported("Tag", "Invocations cannot carry tags yet.")
-    parameters = params.json_object("Parameters")
-    if params.boolean("EnableParameter"):
-        raise unsupported("EnableParameter", "Custom parameters ({{name}}) are not supported yet.")
-    if parameters:
-        raise NotFound("Parameter.Disabled", "Parameters were given but EnableParameter is not true.")
     params.choice("TerminationMode", TERMINATION_MODES, default="Process")
+
+
+def parameter_values(params: Params) -> dict[str, object]:
+    """``Parameters``: one JSON object (duplicate keys refused); absent or empty means none."""
+    return cmd_params.parse_values_json(params.text("Parameters"))
 
 
 @action("RunCommand")
@@ -69,7 +71,9 @@ def run_command(principal: Principal, params: Params) -> dict[str, Any]:
     command_type = params.text("Type", required=True)
     content = params.text("CommandContent", required=True)
     encoding = params.choice("ContentEncoding", CONTENT_ENCODINGS, default="PlainText", strict=False)
-    _refuse_unsupported_run_options(params)
+    refuse_unsupported_run_options(params)
+    enable_parameter = params.boolean("EnableParameter")
+    values = parameter_values(params)
     invocation = invocation_run_command(
         principal=principal,
         instance_ids=params.values("InstanceId"),
@@ -83,15 +87,52 @@ def run_command(principal: Principal, params: Params) -> dict[str, Any]:
         name=params.text("Name"),
         description=params.text("Description"),
         keep_command=params.boolean("KeepCommand"),
+        enable_parameter=enable_parameter,
+        parameters=values,
     )
     return {"CommandId": invocation.command_id, "InvokeId": invocation.id}
 
 
-def _default_username(command_type: str) -> str:
+@action("InvokeCommand")
+def invoke_command(principal: Principal, params: Params) -> dict[str, Any]:
+    """Run a saved command. Timeout and WorkingDir override the command's for this run. Accepted and
+    ignored: ClientToken, ResourceGroupId, Timed, TerminationMode (validated)."""
+    region = params.text("RegionId", required=True)
+    command_id = params.text("CommandId", required=True)
+    refuse_unsupported_run_options(params)
+    values = parameter_values(params)
+    invocation = invocation_invoke_command(
+        principal=principal,
+        command_id=command_id,
+        instance_ids=params.values("InstanceId"),
+        region=region,
+        timeout=params.text("Timeout") or None,
+        working_dir=params.text("WorkingDir") if "WorkingDir" in params else None,
+        username=params.text("Username"),
+        parameters=values,
+    )
+    return {"InvokeId": invocation.id}
+
+
+@action("StopInvocation")
+def stop_invocation(principal: Principal, params: Params) -> dict[str, Any]:
+    """Stop an invocation on all its instances, or on the ``InstanceId.N`` given (at most 50)."""
+    region = params.text("RegionId", required=True)
+    invoke_id = params.text("InvokeId", required=True)
+    invocation_stop(
+        principal=principal,
+        invocation_id=invoke_id,
+        instance_ids=params.values("InstanceId") or None,
+        region=region,
+    )
+    return {}
+
+
+def default_username(command_type: str) -> str:
     return "root" if command_type == "RunShellScript" else "System"
 
 
-def _output_field(output: bytes, encoding: str) -> tuple[str, int]:
+def output_field(output: bytes, encoding: str) -> tuple[str, int]:
     """The last ASSIST_API_OUTPUT_LIMIT bytes, encoded, and the number of bytes cut from the start."""
     limit = settings.ASSIST_API_OUTPUT_LIMIT
     tail = output[-limit:] if len(output) > limit else output
@@ -103,7 +144,7 @@ def _output_field(output: bytes, encoding: str) -> tuple[str, int]:
 
 def _result_row(result: InvocationResult, output: bytes, encoding: str) -> dict[str, Any]:
     invocation = result.invocation
-    text, dropped = _output_field(output, encoding)
+    text, dropped = output_field(output, encoding)
     return {
         "CommandId": invocation.command_id,
         "ContainerId": "",
@@ -129,7 +170,7 @@ def _result_row(result: InvocationResult, output: bytes, encoding: str) -> dict[
         "StopTime": iso_time(result.stopped_at),
         "Tags": {"Tag": []},
         "TerminationMode": "",
-        "Username": invocation.username or _default_username(invocation.command_type),
+        "Username": invocation.username or default_username(invocation.command_type),
     }
 
 
@@ -152,7 +193,12 @@ def describe_invocation_results(principal: Principal, params: Params) -> dict[st
         "ecs:DescribeInvocationResults",
         [arn(principal.account_id, region, "invocation", invoke_id or "*")],
     )
-    results = results_visible(principal).filter(invocation__region=region).select_related("invocation")
+    results = (
+        results_visible(principal)
+        .filter(invocation__region=region)
+        .select_related("invocation")
+        .defer("content")  # the rendered per-instance script is not part of the answer
+    )
     if invoke_id:
         results = results.filter(invocation_id=invoke_id)
     if instance_id:

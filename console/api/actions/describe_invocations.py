@@ -1,0 +1,161 @@
+"""DescribeInvocations: tasks and their per-instance state (reference section 3.2, Appendix A)."""
+
+import base64
+import json
+from typing import Any
+
+from django.db.models import Q
+
+from console.api import paging
+from console.api.actions.invocations import CONTENT_ENCODINGS, default_username, iso_time, output_field
+from console.api.actions.registry import action
+from console.api.params import Params, invalid, unsupported
+from console.fleet.selectors import instance_ids_allowed
+from console.iam.authz import authorize
+from console.iam.principal import Principal, arn
+from console.invocations import status as st
+from console.invocations.models import Invocation, InvocationResult
+from console.invocations.selectors import invocations_visible, outputs_for, with_overall_status
+
+# InvokeStatus filter values (section 4.5) -> the overall statuses they select. "Finished" is what the
+# legacy InvokeStatus field reports for an invocation that succeeded everywhere (status.legacy_invoke_status).
+INVOKE_STATUS_FILTER = {
+    "Pending": [st.PENDING],
+    "Scheduled": [st.SCHEDULED],
+    "Running": [st.RUNNING],
+    "Stopping": [st.STOPPING],
+    "Stopped": ["Stopped"],
+    "Success": [st.SUCCESS],
+    "Finished": [st.SUCCESS],
+    "Failed": [st.FAILED],
+    "PartialFailed": ["PartialFailed"],
+}
+REPEAT_MODES = ("Once", "Period", "NextRebootOnly", "EveryReboot", "DryRun")
+LIVE_OVERALL = [st.PENDING, st.RUNNING, st.STOPPING, st.SCHEDULED]
+
+
+def _content(text: str, encoding: str) -> str:
+    return text if encoding == "PlainText" else base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def _instance_row(result: InvocationResult, output: bytes | None, encoding: str) -> dict[str, Any]:
+    text, dropped = ("", 0) if output is None else output_field(output, encoding)
+    return {
+        "CreationTime": iso_time(result.created_at),
+        "Dropped": dropped,
+        "ErrorCode": result.error_code,
+        "ErrorInfo": result.error_info,
+        "ExitCode": 0 if result.exit_code is None else result.exit_code,
+        "FinishTime": iso_time(result.finished_at),
+        "InstanceId": result.instance_id,
+        "InstanceInvokeStatus": st.record_status(result.status),
+        "InvocationStatus": result.status,
+        "OssOutputErrorCode": "",
+        "OssOutputErrorInfo": "",
+        "OssOutputStatus": "",
+        "OssOutputUri": "",
+        "Output": text,
+        "Repeats": result.repeats,
+        "StartTime": iso_time(result.started_at),
+        "StopTime": iso_time(result.stopped_at),
+        "Timed": False,
+        "UpdateTime": iso_time(result.updated_at),
+    }
+
+
+def _invocation_row(invocation: Invocation, instances: list[dict[str, Any]], encoding: str) -> dict[str, Any]:
+    overall: str = invocation.overall  # type: ignore[attr-defined]
+    return {
+        "CommandContent": _content(invocation.command_content, encoding),
+        "CommandDescription": invocation.command_description,
+        "CommandId": invocation.command_id,
+        "CommandName": invocation.command_name,
+        "CommandType": invocation.command_type,
+        "ContainerId": "",
+        "ContainerName": "",
+        "CreationTime": iso_time(invocation.created_at),
+        "Frequency": invocation.frequency,
+        "InvocationStatus": overall,
+        "InvokeId": invocation.id,
+        "InvokeInstances": {"InvokeInstance": instances},
+        "InvokeStatus": st.legacy_invoke_status(overall),
+        "Launcher": "",
+        "OssOutputDelivery": "",
+        "Parameters": json.dumps(invocation.parameters, ensure_ascii=False, separators=(",", ":")),
+        "RepeatMode": invocation.repeat_mode,
+        "Tags": {"Tag": []},
+        "TerminationMode": "",
+        "Timed": invocation.repeat_mode != "Once" and overall in LIVE_OVERALL,
+        "Timeout": invocation.timeout,
+        "Username": invocation.username or default_username(invocation.command_type),
+        "WorkingDir": invocation.working_dir,
+    }
+
+
+@action("DescribeInvocations")
+def describe_invocations(principal: Principal, params: Params) -> dict[str, Any]:
+    """Invocations, newest first, each with its instances. Accepted and ignored: ResourceGroupId."""
+    region = params.text("RegionId", required=True)
+    invoke_id = params.text("InvokeId")
+    instance_id = params.text("InstanceId")
+    command_id = params.text("CommandId")
+    command_name = params.text("CommandName")
+    command_type = params.text("CommandType")
+    invoke_status = params.choice("InvokeStatus", INVOKE_STATUS_FILTER, default="")
+    repeat_mode = params.choice("RepeatMode", REPEAT_MODES, default="")
+    timed = params.boolean("Timed") if params.text("Timed") else None
+    include_output = params.boolean("IncludeOutput")
+    encoding = params.choice("ContentEncoding", CONTENT_ENCODINGS, default="Base64", strict=False)
+    if include_output and not (invoke_id or instance_id):
+        raise invalid("IncludeOutput", "IncludeOutput=true needs InvokeId or InstanceId.")
+    if params.has_any("Tag"):
+        raise unsupported("Tag", "Invocations cannot carry tags yet.")
+    page = paging.page_request(params)
+    authorize(
+        principal,
+        "ecs:DescribeInvocations",
+        [arn(principal.account_id, region, "invocation", invoke_id or "*")],
+    )
+    invocations = invocations_visible(principal).filter(region=region)
+    if invoke_id:
+        invocations = invocations.filter(pk=invoke_id)
+    if command_id:
+        invocations = invocations.filter(command_id=command_id)
+    if command_type:
+        invocations = invocations.filter(command_type=command_type)
+    if instance_id:
+        # A subquery, not a join: the overall status must still count every instance.
+        on_instance = InvocationResult.objects.filter(instance_id=instance_id).values("invocation_id")
+        invocations = invocations.filter(pk__in=on_instance)
+    else:  # the reference: these are ignored when InstanceId is given
+        if command_name:
+            invocations = invocations.filter(command_name=command_name)
+        if repeat_mode:
+            invocations = invocations.filter(repeat_mode=repeat_mode)
+    invocations = with_overall_status(invocations)
+    if invoke_status and not (instance_id and invoke_status == "PartialFailed"):
+        invocations = invocations.filter(overall__in=INVOKE_STATUS_FILTER[invoke_status])
+    # Timed: true lists the scheduled and boot tasks still live, false everything else (the default).
+    live_schedule = ~Q(repeat_mode="Once") & Q(overall__in=LIVE_OVERALL)
+    if timed is True:
+        invocations = invocations.filter(live_schedule)
+    elif timed is False:
+        invocations = invocations.exclude(live_schedule)
+    rows: list[Invocation]
+    rows, page_fields = paging.paginate(invocations, page)
+
+    # The rendered per-instance scripts (up to 24 KB each) are not part of the answer.
+    results = InvocationResult.objects.filter(invocation_id__in=[row.id for row in rows]).defer("content")
+    allowed = instance_ids_allowed(principal, "ecs:DescribeInvocations")
+    if allowed is not None:
+        results = results.filter(instance_id__in=allowed)
+    if instance_id:
+        results = results.filter(instance_id=instance_id)
+    results_list = list(results.order_by("invocation_id", "instance_id"))
+    outputs = outputs_for([r.id for r in results_list]) if include_output else {}
+    by_invocation: dict[str, list[dict[str, Any]]] = {row.id: [] for row in rows}
+    for result in results_list:
+        output = outputs.get(result.id, b"") if include_output else None
+        by_invocation[result.invocation_id].append(_instance_row(result, output, encoding))
+    records = [_invocation_row(row, by_invocation[row.id], encoding) for row in rows]
+    return {"Invocations": {"Invocation": records}, **page_fields}

@@ -1,0 +1,239 @@
+"""Console pages of the command library: list and search, create, detail (content, parameters, versions),
+edit, clone, delete, and the run form of a saved command. Function views that parse the form, call one
+service or selector, and render; a refused form is shown again with the service's message."""
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from console.commands import parameters as cmd_params
+from console.commands import selectors, services
+from console.commands.models import COMMAND_TYPES, Command
+from console.errors import NotFound, ServiceError
+from console.fleet import selectors as fleet_selectors
+from console.iam.principal import Principal
+from console.invocations import services as inv_services
+from console.web.auth import principal_of
+
+PARAM_PREFIX = "param."
+
+
+def _command_or_404(principal: Principal, command_id: str) -> Command:
+    try:
+        return selectors.command_get(principal, command_id)
+    except NotFound as error:
+        raise Http404(error.message) from error
+
+
+def _text(request: HttpRequest, name: str) -> str:
+    return request.POST.get(name, "").strip()
+
+
+@login_required
+def command_list(request: HttpRequest) -> HttpResponse:
+    principal = principal_of(request)
+    query = request.GET.get("q", "").strip()
+    command_type = request.GET.get("type", "")
+    commands = selectors.commands_visible(principal)
+    if query:
+        commands = commands.filter(
+            Q(name__icontains=query) | Q(id__icontains=query) | Q(description__icontains=query)
+        )
+    if command_type in COMMAND_TYPES:
+        commands = commands.filter(type=command_type)
+    rows = list(commands[:200])
+    context = {"commands": rows, "q": query, "type": command_type, "types": COMMAND_TYPES, "nav": "commands"}
+    template = "commands/_command_table.html" if request.htmx else "commands/list.html"
+    return render(request, template, context)
+
+
+def _command_form(request: HttpRequest) -> dict[str, Any]:
+    return {
+        "name": _text(request, "name"),
+        "description": _text(request, "description"),
+        "type": request.POST.get("type", "RunShellScript"),
+        "content": request.POST.get("content", "").replace("\r\n", "\n"),
+        "working_dir": _text(request, "working_dir"),
+        "timeout": _text(request, "timeout") or "60",
+        "enable_parameter": request.POST.get("enable_parameter") == "on",
+    }
+
+
+def _form_page(request: HttpRequest, context: dict[str, Any], error: str | None) -> HttpResponse:
+    context = {"types": COMMAND_TYPES, "nav": "commands", "error": error, **context}
+    return render(request, "commands/form.html", context, status=400 if error else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def command_new(request: HttpRequest) -> HttpResponse:
+    form: dict[str, Any] = {"type": "RunShellScript", "timeout": "60"}
+    error = None
+    if request.method == "POST":
+        form = _command_form(request)
+        try:
+            command = services.command_create(
+                principal=principal_of(request),
+                name=form["name"],
+                command_content=form["content"],
+                command_type=form["type"],
+                description=form["description"],
+                working_dir=form["working_dir"],
+                timeout=form["timeout"],
+                enable_parameter=form["enable_parameter"],
+            )
+        except ServiceError as exc:
+            error = exc.message
+        else:
+            return redirect("command", command_id=command.id)
+    return _form_page(request, {"mode": "new", "form": form}, error)
+
+
+@login_required
+def command_detail(request: HttpRequest, command_id: str) -> HttpResponse:
+    principal = principal_of(request)
+    command = _command_or_404(principal, command_id)
+    context = {
+        "command": command,
+        "names": cmd_params.names_in(command.content) if command.enable_parameter else (),
+        "builtins": cmd_params.BUILTINS,
+        "versions": selectors.command_versions(principal, command),
+        "invoke_times": selectors.invoke_times(principal, [command.id]).get(command.id, 0),
+        "nav": "commands",
+    }
+    return render(request, "commands/detail.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def command_edit(request: HttpRequest, command_id: str) -> HttpResponse:
+    principal = principal_of(request)
+    command = _command_or_404(principal, command_id)
+    form: dict[str, Any] = {
+        "name": command.name,
+        "description": command.description,
+        "working_dir": command.working_dir,
+        "timeout": str(command.timeout),
+    }
+    error = None
+    if request.method == "POST":
+        form = {key: _text(request, key) for key in form}
+        try:
+            services.command_modify(
+                principal=principal,
+                command_id=command.id,
+                name=form["name"],
+                description=form["description"],
+                working_dir=form["working_dir"],
+                timeout=form["timeout"],
+            )
+        except ServiceError as exc:
+            error = exc.message
+        else:
+            return redirect("command", command_id=command.id)
+    return _form_page(request, {"mode": "edit", "form": form, "command": command}, error)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def command_clone(request: HttpRequest, command_id: str) -> HttpResponse:
+    principal = principal_of(request)
+    source = _command_or_404(principal, command_id)
+    form: dict[str, Any] = {
+        "name": source.name,
+        "description": source.description,
+        "type": source.type,
+        "content": source.content,
+        "working_dir": source.working_dir,
+        "timeout": str(source.timeout),
+        "enable_parameter": source.enable_parameter,
+    }
+    error = None
+    if request.method == "POST":
+        form = _command_form(request)
+        try:
+            clone = services.command_clone(
+                principal=principal,
+                command_id=source.id,
+                name=form["name"],
+                description=form["description"],
+                command_type=form["type"],
+                command_content=form["content"],
+                working_dir=form["working_dir"],
+                timeout=form["timeout"],
+                enable_parameter=form["enable_parameter"],
+            )
+        except ServiceError as exc:
+            error = exc.message
+        else:
+            return redirect("command", command_id=clone.id)
+    return _form_page(request, {"mode": "clone", "form": form, "command": source}, error)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def command_delete(request: HttpRequest, command_id: str) -> HttpResponse:
+    """GET asks for confirmation; POST deletes."""
+    principal = principal_of(request)
+    command = _command_or_404(principal, command_id)
+    error = None
+    if request.method == "POST":
+        try:
+            services.command_delete(principal=principal, command_id=command.id)
+        except ServiceError as exc:
+            error = exc.message
+        else:
+            return redirect("commands")
+    context = {"command": command, "error": error, "nav": "commands"}
+    return render(request, "commands/delete.html", context, status=400 if error else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def command_run(request: HttpRequest, command_id: str) -> HttpResponse:
+    """Run a saved command: one input per parameter, instances, and this run's overrides."""
+    principal = principal_of(request)
+    command = _command_or_404(principal, command_id)
+    names = cmd_params.names_in(command.content) if command.enable_parameter else ()
+    form: dict[str, Any] = {"selected": [], "values": {}, "timeout": "", "working_dir": "", "username": ""}
+    error = None
+    if request.method == "POST":
+        form = {
+            "selected": request.POST.getlist("instance_ids"),
+            # Empty inputs are left out: the name then renders as "" (or its default), and at most 10
+            # values may be passed.
+            "values": {name: request.POST.get(PARAM_PREFIX + name, "") for name in names},
+            "timeout": _text(request, "timeout"),
+            "working_dir": _text(request, "working_dir"),
+            "username": _text(request, "username"),
+        }
+        try:
+            invocation = inv_services.invocation_invoke_command(
+                principal=principal,
+                command_id=command.id,
+                instance_ids=form["selected"],
+                region=command.region,
+                timeout=form["timeout"] or None,
+                working_dir=form["working_dir"] or None,
+                username=form["username"],
+                parameters={name: value for name, value in form["values"].items() if value != ""},
+            )
+        except ServiceError as exc:
+            error = exc.message
+        else:
+            return redirect("invocation", invocation_id=invocation.id)
+    instances = list(fleet_selectors.instances_visible(principal).filter(region=command.region))
+    fields = [{"name": name, "value": form["values"].get(name, "")} for name in names]
+    context = {
+        "command": command,
+        "fields": fields,
+        "instances": instances,
+        "form": form,
+        "error": error,
+        "nav": "commands",
+    }
+    return render(request, "commands/run.html", context, status=400 if error else 200)

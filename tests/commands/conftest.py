@@ -1,0 +1,10 @@
+"""Fixtures for the command tests: the RPC client of tests/api (signed with the official SDK's code)."""
+
+from tests.api.conftest import (  # noqa: F401 - fixtures used by the tests of this package
+    fast_password_hashing,
+    instance_id,
+    other_tenant,
+    region,
+    rpc,
+    tenant,
+)
