@@ -50,6 +50,9 @@ class Instance(models.Model):
     secret_hash = models.CharField(max_length=64)
     registered_at = models.DateTimeField(default=timezone.now)
     last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Set by DeregisterManagedInstance: the row stays (past results keep naming it) but its secret is
+    # blanked, so the agent is refused, and every selector leaves it out.
+    deregistered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name", "id"]

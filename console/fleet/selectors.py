@@ -1,7 +1,8 @@
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
 from console.errors import NotFound
@@ -15,7 +16,8 @@ def online_cutoff():
 
 
 def instances_of_account(principal: Principal) -> QuerySet[Instance]:
-    return Instance.objects.filter(account_id=principal.account_id)
+    """The account's registered instances (deregistered ones are left out everywhere)."""
+    return Instance.objects.filter(account_id=principal.account_id, deregistered_at__isnull=True)
 
 
 def instance_ids_allowed(principal: Principal, action: str) -> set[str] | None:
@@ -59,3 +61,28 @@ def activations_visible(principal: Principal) -> QuerySet[Activation]:
     }
     allowed = allowed_resources(principal, "ecs:DescribeActivations", by_arn)
     return activations.filter(id__in=[by_arn[resource] for resource in allowed])
+
+
+@dataclass(frozen=True)
+class InvocationStats:
+    invocation_count: int = 0
+    last_invoked_at: datetime | None = None
+    running_count: int = 0
+
+
+def invocation_stats(instance_ids: list[str]) -> dict[str, InvocationStats]:
+    """Per instance: how many runs targeted it, when the last one was created, how many are Running.
+    One query, whatever the number of instances."""
+    from console.invocations.models import InvocationResult  # fleet sits below invocations
+    from console.invocations.status import RUNNING
+
+    rows = (
+        InvocationResult.objects.filter(instance_id__in=instance_ids)
+        .values("instance_id")
+        .annotate(
+            count=Count("id"),
+            last=Max("invocation__created_at"),
+            running=Count("id", filter=Q(status=RUNNING)),
+        )
+    )
+    return {row["instance_id"]: InvocationStats(row["count"], row["last"], row["running"]) for row in rows}

@@ -1,22 +1,30 @@
 import hashlib
 import hmac
 import ipaddress
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from console.errors import Forbidden, NotFound, ServiceError
 from console.fleet.models import Activation, Instance
+from console.fleet.selectors import instances_by_ids, instances_of_account
 from console.iam.authz import authorize
 from console.iam.models import Account
 from console.iam.principal import Principal, arn
 from console.ids import new_activation_id, new_id
 
 _OS_TYPES = {"linux": "Linux", "windows": "Windows", "freebsd": "FreeBSD"}
+# The console's own form allows long-lived codes; the RPC API passes the reference's 4 h limit.
+MAX_TIME_TO_LIVE_HOURS = 24 * 365
+API_MAX_TIME_TO_LIVE_HOURS = 4
+# Names (reference 3.6): start with a letter; then letters, digits and . _ - :
+_NAME = re.compile(r"^[^\W\d_][\w.:-]*$")
 
 
 def secret_hash(secret: str) -> str:
@@ -44,14 +52,23 @@ def activation_create(
     instance_name: str = "",
     description: str = "",
     ip_address_range: str = "",
+    max_time_to_live_hours: int = MAX_TIME_TO_LIVE_HOURS,
 ) -> IssuedActivation:
+    """A new code. ``max_time_to_live_hours``: the console allows a year, the RPC API the reference's 4."""
     region = region or settings.ASSIST_REGION
     activation_id = new_activation_id()
     authorize(principal, "ecs:CreateActivation", [arn(principal.account_id, region, "activation", "*")])
     if not 1 <= instance_count <= 1000:
         raise ServiceError("InvalidParameter.InstanceCount", "InstanceCount must be between 1 and 1000.")
-    if not 1 <= time_to_live_hours <= 24 * 365:
-        raise ServiceError("InvalidParameter.TimeToLiveInHours", "TimeToLiveInHours must be at least 1.")
+    if not 1 <= time_to_live_hours <= max_time_to_live_hours:
+        raise ServiceError(
+            "InvalidParameter.TimeToLiveInHours",
+            f"TimeToLiveInHours must be between 1 and {max_time_to_live_hours}.",
+        )
+    if instance_name:
+        check_name(instance_name, "InstanceName", maximum=50)
+    if len(description) > 100:
+        raise ServiceError("InvalidParameter.Description", "Description must be at most 100 characters.")
     if ip_address_range:
         try:
             ipaddress.ip_network(ip_address_range, strict=False)
@@ -147,8 +164,11 @@ def _ip_in_range(ip: str, network: str) -> bool:
 
 
 def instance_authenticate(*, instance_id: str, secret: str) -> Instance | None:
-    instance = Instance.objects.filter(pk=instance_id).first()
-    if instance is None or not hmac.compare_digest(instance.secret_hash, secret_hash(secret)):
+    """The instance whose agent holds ``secret``; None when unknown, wrong or deregistered."""
+    instance = Instance.objects.filter(pk=instance_id, deregistered_at__isnull=True).first()
+    if instance is None or not instance.secret_hash:
+        return None
+    if not hmac.compare_digest(instance.secret_hash, secret_hash(secret)):
         return None
     return instance
 
@@ -193,3 +213,123 @@ def account_by_name(name: str) -> Account:
     if account is None:
         raise NotFound("InvalidAccount.NotFound", f"No account named {name!r}; run bootstrap first.")
     return account
+
+
+def check_name(name: str, field: str, *, maximum: int) -> None:
+    """2..maximum characters, starting with a letter; letters, digits and ``. _ - :`` (reference 3.6)."""
+    if not 2 <= len(name) <= maximum or not _NAME.match(name):
+        raise ServiceError(
+            f"InvalidParameter.{field}",
+            f"{field} must be 2 to {maximum} characters, start with a letter and contain only letters, "
+            "digits and . _ - :",
+        )
+
+
+def _activation_of(principal: Principal, *, activation_id: str, region: str) -> Activation:
+    activation = (
+        Activation.objects.select_for_update()
+        .filter(pk=activation_id, account_id=principal.account_id, region=region)
+        .first()
+    )
+    if activation is None:
+        raise NotFound(
+            "InvalidActivationId.NotFound", f"The specified activation does not exist: {activation_id}."
+        )
+    return activation
+
+
+@transaction.atomic
+def activation_disable(*, principal: Principal, activation_id: str, region: str) -> Activation:
+    """No more registrations with this code; instances already registered keep working. Idempotent."""
+    authorize(
+        principal, "ecs:DisableActivation", [arn(principal.account_id, region, "activation", activation_id)]
+    )
+    activation = _activation_of(principal, activation_id=activation_id, region=region)
+    if not activation.disabled:
+        activation.disabled = True
+        activation.save(update_fields=["disabled"])
+    return activation
+
+
+@transaction.atomic
+def activation_delete(*, principal: Principal, activation_id: str, region: str) -> Activation:
+    """Delete a code no machine has registered with (403 ``InvalidActivation.InUse`` otherwise, as the
+    original deletes only unused codes). Returns the deleted row (its pk still set)."""
+    authorize(
+        principal, "ecs:DeleteActivation", [arn(principal.account_id, region, "activation", activation_id)]
+    )
+    activation = _activation_of(principal, activation_id=activation_id, region=region)
+    if activation.registered_count > 0:
+        raise Forbidden(
+            "InvalidActivation.InUse",
+            f"The activation {activation_id} has registered {activation.registered_count} instance(s); "
+            "only unused activations can be deleted (disable it instead).",
+        )
+    activation.delete()
+    activation.id = activation_id
+    return activation
+
+
+def _instance_of(principal: Principal, *, instance_id: str, region: str) -> Instance:
+    instance = (
+        instances_of_account(principal)
+        .select_for_update()
+        .filter(pk=instance_id, region=region)
+        .select_related("activation")
+        .first()
+    )
+    if instance is None:
+        raise NotFound("InvalidInstance.NotFound", f"The specified instance does not exist: {instance_id}.")
+    return instance
+
+
+@transaction.atomic
+def instance_modify(*, principal: Principal, instance_id: str, region: str, name: str) -> Instance:
+    """Rename a managed instance (2-128 characters, reference 3.6)."""
+    authorize(
+        principal, "ecs:ModifyManagedInstance", [arn(principal.account_id, region, "instance", instance_id)]
+    )
+    check_name(name, "InstanceName", maximum=128)
+    instance = _instance_of(principal, instance_id=instance_id, region=region)
+    instance.name = name
+    instance.save(update_fields=["name"])
+    return instance
+
+
+@transaction.atomic
+def instance_deregister(*, principal: Principal, instance_id: str, region: str) -> Instance:
+    """Forget a managed instance: its secret is blanked (``instance_authenticate`` refuses its agent from
+    now on) and it leaves every list, while the row stays so past results keep naming it. Its activation
+    counts one more deregistration."""
+    authorize(
+        principal,
+        "ecs:DeregisterManagedInstance",
+        [arn(principal.account_id, region, "instance", instance_id)],
+    )
+    instance = _instance_of(principal, instance_id=instance_id, region=region)
+    instance.secret_hash = ""
+    instance.deregistered_at = timezone.now()
+    instance.save(update_fields=["secret_hash", "deregistered_at"])
+    if instance.activation_id:
+        Activation.objects.filter(pk=instance.activation_id).update(
+            deregistered_count=F("deregistered_count") + 1
+        )
+    return instance
+
+
+def instances_install_agent(*, principal: Principal, region: str, instance_ids: list[str]) -> list[Instance]:
+    """InstallCloudAssistant. A managed instance exists only because its agent registered, so the agent
+    is already installed: success for registered instances, ``InvalidInstance.NotFound`` otherwise."""
+    if not instance_ids:
+        raise ServiceError(
+            "MissingParameter.InstanceId",
+            'The input parameter "InstanceId" that is mandatory for processing this request is not supplied.',
+        )
+    if len(instance_ids) > 50:
+        raise Forbidden("InstanceIds.ExceedLimit", "At most 50 instances can be given.")
+    authorize(
+        principal,
+        "ecs:InstallCloudAssistant",
+        [arn(principal.account_id, region, "instance", instance_id) for instance_id in instance_ids],
+    )
+    return instances_by_ids(principal, region=region, instance_ids=instance_ids)

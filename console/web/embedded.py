@@ -78,7 +78,7 @@ def _agent_registered(state_dir: Path) -> bool:
         instance_id = json.loads(identity.read_text())["InstanceId"]
     except (ValueError, KeyError):
         return False
-    return Instance.objects.filter(pk=instance_id).exists()
+    return Instance.objects.filter(pk=instance_id, deregistered_at__isnull=True).exists()
 
 
 def start_local_agent(*, owner: User, server_url: str, host: str, port: int) -> threading.Thread:
