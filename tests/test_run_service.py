@@ -123,3 +123,18 @@ def test_undelivered_results_are_aborted_after_the_delivery_timeout(root_princip
     assert services.results_abort_undelivered(now=timezone.now() + timedelta(seconds=61)) == 1
     stored = InvocationResult.objects.get(pk=result.id)
     assert (stored.status, stored.error_code) == ("Aborted", "DeliveryTimeout")
+
+
+def test_deregistering_an_instance_ends_its_live_results(root_principal):
+    from console.fleet import services as fleet_services
+
+    pending = _running_result(root_principal)
+    instance_id = pending.instance_id
+    running = services.invocation_run_command(
+        principal=root_principal, instance_ids=[instance_id], command_content="sleep 9"
+    ).results.get()
+    reports.result_record_started(instance_id=instance_id, task_id=running.id, started_at=1.0)
+    fleet_services.instance_deregister(principal=root_principal, instance_id=instance_id, region="local")
+    statuses = {r.id: (r.status, r.error_code) for r in InvocationResult.objects.all()}
+    assert statuses[pending.id] == ("Aborted", "InstanceReleased")
+    assert statuses[running.id] == ("Error", "InstanceReleased")

@@ -18,6 +18,7 @@ from console.iam.authz import authorize
 from console.iam.models import Account
 from console.iam.principal import Principal, arn
 from console.ids import new_activation_id, new_id
+from console.invocations import events
 
 _OS_TYPES = {"linux": "Linux", "windows": "Windows", "freebsd": "FreeBSD"}
 # The console's own form allows long-lived codes; the RPC API passes the reference's 4 h limit.
@@ -314,6 +315,10 @@ def instance_deregister(*, principal: Principal, instance_id: str, region: str) 
         Activation.objects.filter(pk=instance.activation_id).update(
             deregistered_count=F("deregistered_count") + 1
         )
+    from console.invocations.services import results_end_for_released_instance
+
+    results_end_for_released_instance(instance_id=instance.id)
+    transaction.on_commit(lambda: events.disconnect_agent(instance.id))
     return instance
 
 

@@ -158,5 +158,12 @@ class AgentConsumer(AsyncWebsocketConsumer):
         if self.instance_id:
             await self._deliver_pending()
 
+    async def agent_disconnect(self, event: dict) -> None:
+        """The instance was deregistered: its agent's credentials are gone, so is its connection."""
+        await self._send_frame(
+            protocol.Error(code="AuthFailed", message="This instance has been deregistered.", ref="")
+        )
+        await self.close(code=CLOSE_UNAUTHENTICATED)
+
     async def agent_stop(self, event: dict) -> None:
         await self._send_frame(protocol.TaskStop(task_id=event["task_id"]))

@@ -88,5 +88,9 @@ def ring_agents(instance_ids: list[str]) -> None:
     async_to_sync(ring_all)()
 
 
+def disconnect_agent(instance_id: str) -> None:
+    _send(agent_group(instance_id), {"type": "agent.disconnect"})
+
+
 def ring_agent_stop(instance_id: str, task_id: str) -> None:
     _send(agent_group(instance_id), {"type": "agent.stop", "task_id": task_id})

@@ -355,3 +355,23 @@ def results_abort_undelivered(*, now: datetime | None = None) -> int:
     if aborted:
         logger.info("aborted %d undelivered result(s)", aborted)
     return aborted
+
+
+def results_end_for_released_instance(*, instance_id: str) -> int:
+    """A deregistered instance will never report again: its Pending tasks end Aborted and its running
+    ones Error, both with ``InstanceReleased``, so no invocation waits for it forever."""
+    now = timezone.now()
+    info = "The specified instance was released during task execution."
+    live = list(
+        InvocationResult.objects.select_for_update()
+        .filter(instance_id=instance_id, status__in=st.LIVE)
+        .values_list("id", "invocation_id", "status")
+    )
+    for final, waiting in ((st.ABORTED, (st.PENDING, st.SCHEDULED)), (st.ERROR, (st.RUNNING, st.STOPPING))):
+        ids = [result_id for result_id, _, status in live if status in waiting]
+        InvocationResult.objects.filter(pk__in=ids).update(
+            status=final, error_code="InstanceReleased", error_info=info, finished_at=now, updated_at=now
+        )
+    for result_id, invocation_id, _ in live:
+        events.ring_browsers_on_commit(invocation_id, result_id)
+    return len(live)

@@ -158,3 +158,17 @@ def test_content_near_the_24kb_limit_passes_daphne_and_one_over_is_refused(embed
     with pytest.raises(Exception) as refused:
         run(client, [instance_id], "echo " + "y" * 18500)
     assert "CmdContent.ExceedLimit" in str(refused.value)
+
+
+def test_deregistering_disconnects_the_agent_and_refuses_it(embedded):
+    key = embedded.bootstrap()
+    [instance_id] = embedded.add_agents(1)
+    client = sdk_client(embedded, key)
+    [result] = finished_results(client, run(client, [instance_id], "echo before"), 1)
+    assert result.invocation_status == "Success"
+    request = models.DeregisterManagedInstanceRequest(region_id="local", instance_id=instance_id)
+    assert client.deregister_managed_instance(request).body.instance.instance_id == instance_id
+    log = embedded.agents["host-000"].log_path
+    wait_until(lambda: log.read_text().count("AuthFailed") >= 2, timeout=30, message="agent refused twice")
+    with pytest.raises(Exception, match="InvalidInstance.NotFound"):
+        run(client, [instance_id], "echo after")
