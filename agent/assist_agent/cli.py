@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +159,78 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+RESTART_MIN = 1.0  # supervise: first restart delay (s), doubled per quick exit up to RESTART_MAX
+RESTART_MAX = 60.0
+STABLE_RUN = 60.0  # a run that lasted this long resets the delay
+
+
+def _exit_code(status: int) -> int:
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1
+
+
+def supervise(args: argparse.Namespace) -> int:
+    """``run`` in a forked child, started again whenever it ends: the service manager where there is no
+    systemd. SIGTERM or SIGINT is passed to the child and, once it has ended, ends the supervisor too.
+
+    The supervisor itself imports no asyncio (the child does, after the fork), so it stays small.
+    """
+    import signal
+    import time
+
+    store = Store(args.state_dir)
+    if store.read_identity() is None:
+        return _fail(f"not registered: no identity in {store.root}; run 'assist-agent register' first", 2)
+    state = {"stopping": False, "child": 0}
+
+    def on_signal(signum: int, _frame: object) -> None:
+        state["stopping"] = True
+        if state["child"]:
+            with suppress(ProcessLookupError):
+                os.kill(state["child"], signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
+    delay = RESTART_MIN
+    log.info("supervising the agent (pid %d)", os.getpid())
+    while not state["stopping"]:
+        started = time.monotonic()
+        pid = os.fork()
+        if pid == 0:  # the agent
+            code = 1
+            try:
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    signal.signal(sig, signal.SIG_DFL)
+                code = run(args)
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+            except BaseException:
+                log.exception("the agent failed")
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        state["child"] = pid
+        if state["stopping"]:  # the signal came between fork() and the line above
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        _, status = os.waitpid(pid, 0)
+        state["child"] = 0
+        code = _exit_code(status)
+        if state["stopping"]:
+            log.info("the agent stopped (exit code %d); supervisor exiting", code)
+            break
+        if code == 2:  # not registered, or a usage error: starting again would not help
+            log.error("the agent exited with code 2; not starting it again")
+            return 2
+        delay = RESTART_MIN if time.monotonic() - started >= STABLE_RUN else min(RESTART_MAX, delay * 2)
+        log.warning("the agent exited with code %d; starting it again in %g s", code, delay)
+        deadline = time.monotonic() + delay
+        while not state["stopping"] and time.monotonic() < deadline:
+            time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+    return 0
+
+
 def _add_common(parser: argparse.ArgumentParser, *, top: bool) -> None:
     """--state-dir and --log-level, accepted before or after the subcommand."""
     parser.add_argument(
@@ -196,6 +270,14 @@ def build_parser() -> argparse.ArgumentParser:
     runp.add_argument("--reconnect-max", type=float, default=60.0, help="largest reconnect delay cap (s)")
     _add_common(runp, top=False)
     runp.set_defaults(func=run)
+
+    sup = sub.add_parser(
+        "supervise", help="run the agent and start it again whenever it ends (where there is no systemd)"
+    )
+    sup.add_argument("--reconnect-initial", type=float, default=1.0, help="as for run")
+    sup.add_argument("--reconnect-max", type=float, default=60.0, help="as for run")
+    _add_common(sup, top=False)
+    sup.set_defaults(func=supervise)
     return parser
 
 

@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,13 +43,35 @@ class _Refused(Exception):
         self.error_info = error_info
 
 
-def _user_context(username: str) -> tuple[dict[str, Any], dict[str, str], str]:
-    """Popen kwargs, environment additions and home dir for running as ``username``."""
+@dataclass(frozen=True)
+class _RunAs:
+    """Another user a task runs as (the agent runs as root)."""
+
+    uid: int
+    gid: int
+    groups: list[int]
+
+    def popen_kwargs(self) -> dict[str, Any]:
+        if sys.version_info >= (3, 9):
+            return {"user": self.uid, "group": self.gid, "extra_groups": self.groups}
+        # Python 3.8's Popen has no user/group/extra_groups: switch in the child before exec.
+        uid, gid, groups = self.uid, self.gid, self.groups
+
+        def demote() -> None:  # pragma: no cover - Python 3.8 only
+            os.setgroups(groups)
+            os.setgid(gid)
+            os.setuid(uid)
+
+        return {"preexec_fn": demote}
+
+
+def _user_context(username: str) -> tuple[_RunAs | None, dict[str, str], str]:
+    """Who to run as (None: the agent's own user), environment additions and home dir for ``username``."""
     import pwd
 
     current = pwd.getpwuid(os.geteuid())
     if not username or username == current.pw_name:
-        return {}, {}, current.pw_dir
+        return None, {}, current.pw_dir
     try:
         target = pwd.getpwnam(username)
     except KeyError:
@@ -63,18 +86,14 @@ def _user_context(username: str) -> tuple[dict[str, Any], dict[str, str], str]:
             "AccountNotExists",
             f"cannot run as {username}: the agent runs as {current.pw_name}, not as root",
         )
-    kwargs: dict[str, Any] = {
-        "user": target.pw_uid,
-        "group": target.pw_gid,
-        "extra_groups": os.getgrouplist(target.pw_name, target.pw_gid),
-    }
+    run_as = _RunAs(target.pw_uid, target.pw_gid, os.getgrouplist(target.pw_name, target.pw_gid))
     env = {
         "HOME": target.pw_dir,
         "USER": target.pw_name,
         "LOGNAME": target.pw_name,
         "SHELL": target.pw_shell or SHELL,
     }
-    return kwargs, env, target.pw_dir
+    return run_as, env, target.pw_dir
 
 
 def _searchable_by(directory: Path, uid: int, gids: list[int]) -> bool:
@@ -180,7 +199,7 @@ class TaskProcess:
                     "CommandNotApplicable",
                     f"this agent cannot run {spec.command_type} commands",
                 )
-            popen_kwargs, user_env, home = _user_context(spec.username)
+            run_as, user_env, home = _user_context(spec.username)
             cwd = spec.working_dir or home
             if not os.path.isdir(cwd):
                 cwd = cwd if spec.working_dir else "/"
@@ -194,7 +213,8 @@ class TaskProcess:
             log.info("task %s refused: %s", self.task_id, refused.error_info)
             return self._result(refused.status, None, refused.error_code, refused.error_info)
 
-        script = self._write_script(spec.content, popen_kwargs)
+        script = self._write_script(spec.content, run_as)
+        popen_kwargs = run_as.popen_kwargs() if run_as is not None else {}
         env = {k: v for k, v in os.environ.items() if not k.startswith("ASSIST_AGENT_")}
         env.update(user_env)
         read_fd, write_fd = os.pipe()
@@ -294,10 +314,9 @@ class TaskProcess:
         info = f"the command execution exit code is not zero ({how})"
         return self._result(protocol.STATUS_FAILED, code, "ExitCodeNonzero", info)
 
-    def _write_script(self, content: str, popen_kwargs: dict[str, Any]) -> Path:
+    def _write_script(self, content: str, run_as: _RunAs | None) -> Path:
         directory = self.store.work_dir / self.task_id
-        user = popen_kwargs.get("user")
-        if user is not None and not _searchable_by(directory, user, popen_kwargs["extra_groups"]):
+        if run_as is not None and not _searchable_by(directory, run_as.uid, run_as.groups):
             # The state dir sits below a directory the user cannot enter (e.g. a 0700 one):
             # give the script a private dir of its own in /tmp, removed when the task ends.
             import tempfile  # rarely needed: not loaded by an idle agent
@@ -313,9 +332,9 @@ class TaskProcess:
                 view = view[os.write(fd, view) :]
         finally:
             os.close(fd)
-        if user is not None:  # the script's user must be able to read it
+        if run_as is not None:  # the script's user must be able to read it
             for path in (directory, script):
-                os.chown(path, user, popen_kwargs["group"])
+                os.chown(path, run_as.uid, run_as.gid)
         return script
 
     async def _pump(self, reader: asyncio.StreamReader) -> None:

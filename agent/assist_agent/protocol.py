@@ -20,7 +20,8 @@ import random
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar, Literal, TypeAlias
+from typing import Any, ClassVar, Literal, Union
+from typing import Callable as TypingCallable
 
 # fmt: off
 __all__ = [
@@ -97,7 +98,7 @@ def is_valid_task_id(value: object) -> bool:
 # --- frames ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Hello:
     type: ClassVar[str] = HELLO
     instance_id: str
@@ -112,19 +113,19 @@ class Hello:
     protocol: int = PROTOCOL_VERSION
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Heartbeat:
     type: ClassVar[str] = HEARTBEAT
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class TaskStarted:
     type: ClassVar[str] = TASK_STARTED
     task_id: str
     started_at: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class TaskOutput:
     type: ClassVar[str] = TASK_OUTPUT
     task_id: str
@@ -132,7 +133,7 @@ class TaskOutput:
     data: bytes  # Base64 on the wire
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class TaskResult:
     type: ClassVar[str] = TASK_RESULT
     task_id: str
@@ -145,14 +146,14 @@ class TaskResult:
     last_seq: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Welcome:
     type: ClassVar[str] = WELCOME
     instance_id: str
     heartbeat_interval: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class TaskRun:
     type: ClassVar[str] = TASK_RUN
     task_id: str
@@ -163,26 +164,26 @@ class TaskRun:
     timeout: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class TaskStop:
     type: ClassVar[str] = TASK_STOP
     task_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class TaskAck:
     type: ClassVar[str] = TASK_ACK
     task_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class TaskResend:
     type: ClassVar[str] = TASK_RESEND
     task_id: str
     seqs: tuple[int, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Error:
     type: ClassVar[str] = ERROR
     code: str
@@ -190,9 +191,10 @@ class Error:
     ref: str = ""
 
 
-AgentFrame: TypeAlias = Hello | Heartbeat | TaskStarted | TaskOutput | TaskResult
-ConsoleFrame: TypeAlias = Welcome | TaskRun | TaskStop | TaskAck | TaskResend | Error
-Frame: TypeAlias = AgentFrame | ConsoleFrame
+# typing.Union, not ``X | Y``: these aliases are evaluated at import time, and the agent runs on Python 3.8.
+AgentFrame = Union[Hello, Heartbeat, TaskStarted, TaskOutput, TaskResult]
+ConsoleFrame = Union[Welcome, TaskRun, TaskStop, TaskAck, TaskResend, Error]
+Frame = Union[AgentFrame, ConsoleFrame]
 
 _CLASSES: dict[str, type[Any]] = {
     cls.type: cls
@@ -257,7 +259,7 @@ def _optional_int(value: object) -> int | None:
 
 
 def _number(value: object) -> float:
-    if not isinstance(value, int | float) or isinstance(value, bool):
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise _Invalid("must be a number")
     number = float(value)
     if number != number or number in (float("inf"), float("-inf")):
@@ -290,19 +292,19 @@ def _status(value: object) -> str:
 
 
 def _str_list(value: object) -> tuple[str, ...]:
-    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
         raise _Invalid("must be a list of strings")
     return tuple(value)
 
 
 def _task_id_list(value: object) -> tuple[str, ...]:
-    if not isinstance(value, list | tuple) or not all(is_valid_task_id(v) for v in value):
+    if not isinstance(value, (list, tuple)) or not all(is_valid_task_id(v) for v in value):
         raise _Invalid("must be a list of task ids")
     return tuple(value)
 
 
 def _seq_list(value: object) -> tuple[int, ...]:
-    if not isinstance(value, list | tuple):
+    if not isinstance(value, (list, tuple)):
         raise _Invalid("must be a list of integers >= 1")
     for v in value:
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
@@ -319,7 +321,7 @@ def _base64(value: object) -> bytes:
         raise _Invalid("is not valid Base64 (standard alphabet, padded)") from None
 
 
-_Check = Callable[[object], Any]
+_Check = TypingCallable[[object], Any]  # evaluated at import: typing's, for 3.8
 _SCHEMAS: dict[str, tuple[tuple[str, _Check], ...]] = {
     HELLO: (
         ("instance_id", _nonempty_str),
@@ -405,7 +407,7 @@ def decode(text: str | bytes, *, sender: Literal["agent", "console"] | None = No
     size = len(text) if len(text) > MAX_FRAME_BYTES else len(text.encode() if isinstance(text, str) else text)
     if size > MAX_FRAME_BYTES:
         raise ProtocolError(FRAME_TOO_LARGE, f"frame is {size} bytes, the limit is {MAX_FRAME_BYTES}")
-    if isinstance(text, bytes | bytearray):
+    if isinstance(text, (bytes, bytearray)):
         try:
             text = bytes(text).decode("utf-8")
         except UnicodeDecodeError:
@@ -432,7 +434,7 @@ def decode(text: str | bytes, *, sender: Literal["agent", "console"] | None = No
 
 
 def _to_json(value: object) -> object:
-    if isinstance(value, bytes | bytearray):
+    if isinstance(value, (bytes, bytearray)):
         return base64.b64encode(value).decode("ascii")
     if isinstance(value, tuple):
         return list(value)
@@ -449,7 +451,7 @@ def encode(frame: Frame) -> str:
         raise ProtocolError(UNKNOWN_TYPE, f"not a protocol frame: {frame!r}")
     body = {f.name: _to_json(getattr(frame, f.name)) for f in fields(frame)}
     if isinstance(frame, TaskOutput):
-        if not isinstance(frame.data, bytes | bytearray):
+        if not isinstance(frame.data, (bytes, bytearray)):
             raise ProtocolError(INVALID_FIELD, "task.output.data must be bytes", type_)
         _check_fields(type_, {**body, "data": ""})  # data comes from b64encode: no need to decode it back
     else:

@@ -150,7 +150,7 @@ class Agent:
                     log.info("the console closed the connection: %s", exc)
                 else:
                     log.warning("connection lost: %s", exc)
-            except (OSError, TimeoutError, wsclient.WebSocketError) as exc:
+            except (OSError, *wsclient.TIMEOUT_ERRORS, wsclient.WebSocketError) as exc:
                 log.warning("cannot connect to %s: %s", self.url, exc or type(exc).__name__)
             except Exception:
                 log.exception("unexpected error in the connection")

@@ -40,6 +40,9 @@ __all__ = [
 log = logging.getLogger("assist_agent.ws")
 
 READ_SIZE = 64 * 1024
+# What a timeout raises: asyncio.wait_for raises asyncio.TimeoutError, the built-in TimeoutError only
+# from Python 3.11 on (the agent runs on 3.8 and newer).
+TIMEOUT_ERRORS = (TimeoutError, asyncio.TimeoutError)
 
 
 class ConnectionClosed(WebSocketError):
@@ -93,7 +96,8 @@ async def connect(
     context = (ssl or _ssl_context()) if target.secure else None
     key = wsframes.make_key(os.urandom(16))
     request = wsframes.build_request(target, key, extra_headers)
-    async with asyncio.timeout(open_timeout):
+
+    async def handshake() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         # The reader's limit (64 KiB) also bounds the response head readuntil() accepts.
         reader, writer = await asyncio.open_connection(target.host, target.port, ssl=context)
         try:
@@ -109,6 +113,14 @@ async def connect(
         except BaseException:
             writer.transport.abort()
             raise
+        return reader, writer
+
+    # asyncio.wait_for, not asyncio.timeout (3.11+): the agent runs on Python 3.8 too, where
+    # asyncio.TimeoutError is not the built-in TimeoutError that callers catch.
+    try:
+        reader, writer = await asyncio.wait_for(handshake(), open_timeout)
+    except TIMEOUT_ERRORS:
+        raise TimeoutError(f"no WebSocket handshake within {open_timeout:g} s") from None
     return Connection(
         reader,
         writer,
@@ -259,10 +271,12 @@ class Connection:
 
     async def _wait_for_eof(self) -> None:
         try:
-            async with asyncio.timeout(self._close_timeout):
-                while await self._reader.read(READ_SIZE):
-                    pass
-        except (TimeoutError, ConnectionError, OSError):
+            await asyncio.wait_for(self._read_to_eof(), self._close_timeout)
+        except (*TIMEOUT_ERRORS, ConnectionError, OSError):
+            pass
+
+    async def _read_to_eof(self) -> None:
+        while await self._reader.read(READ_SIZE):
             pass
 
     # keepalive ------------------------------------------------------------------------------------
@@ -278,7 +292,7 @@ class Connection:
             self._write_control(wsframes.encode_ping(os.urandom(4), _mask()))
             try:
                 await asyncio.wait_for(pong, self._ping_timeout)
-            except TimeoutError:
+            except TIMEOUT_ERRORS:
                 log.debug("no pong within %g s: dropping the connection", self._ping_timeout)
                 self._abort(f"no pong within {self._ping_timeout:g} s (keepalive)")
                 return

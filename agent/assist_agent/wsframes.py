@@ -22,7 +22,7 @@ import binascii
 import codecs
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Union
 
 try:  # the interpreter's own SHA-1: importing hashlib would map OpenSSL's libcrypto (megabytes of RSS)
     from _sha1 import sha1 as _sha1  # type: ignore[import-not-found,unused-ignore]
@@ -96,7 +96,7 @@ class ProtocolError(WebSocketError):
 # --- the opening handshake ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Target:
     """Where a WebSocket URL points: ``host`` without IPv6 brackets, ``resource`` = path + query."""
 
@@ -296,24 +296,24 @@ def encode_close(code: int | None, reason: str, mask: bytes) -> bytes:
 # --- frames in -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Message:
     """A complete data message: ``str`` for text, ``bytes`` for binary."""
 
     data: str | bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Ping:
     data: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Pong:
     data: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Close:
     """A close frame; ``code`` is 1005 (``CLOSE_NO_STATUS``) when the frame had no body."""
 
@@ -321,7 +321,7 @@ class Close:
     reason: str
 
 
-Event: TypeAlias = Message | Ping | Pong | Close
+Event = Union[Message, Ping, Pong, Close]  # typing.Union: evaluated at import, on Python 3.8
 
 
 class Parser:

@@ -1,11 +1,15 @@
 import json
 
-from django.http import HttpRequest, JsonResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from console.errors import ServiceError
 from console.fleet import services
+from console.gateway import distribution
+
+SHA256_HEADER = "X-Assist-Agent-SHA256"
+VERSION_HEADER = "X-Assist-Agent-Version"
 
 
 @csrf_exempt
@@ -55,3 +59,53 @@ def register(request: HttpRequest) -> JsonResponse:
             "RegionId": registration.instance.region,
         }
     )
+
+
+# --- distribution: what `curl -fsSL <console>/agent/install.sh | sudo sh -s -- ...` fetches (docs/install.md)
+
+
+@require_GET
+def agent_pyz(request: HttpRequest) -> FileResponse:
+    """The agent as one zipapp (``python3 assist-agent.pyz``), built from the console's agent sources."""
+    build = distribution.current_build()
+    response = FileResponse(
+        open(build.path, "rb"),  # noqa: SIM115 - FileResponse closes it
+        as_attachment=True,
+        filename=distribution.PYZ_NAME,
+        content_type="application/octet-stream",
+    )
+    response[SHA256_HEADER] = build.sha256
+    response[VERSION_HEADER] = build.version
+    response["Cache-Control"] = "no-cache"
+    return response
+
+
+@require_GET
+def agent_pyz_sha256(request: HttpRequest) -> HttpResponse:
+    """``<sha256>  assist-agent.pyz``, the format ``sha256sum -c`` reads."""
+    build = distribution.current_build()
+    response = HttpResponse(
+        f"{build.sha256}  {distribution.PYZ_NAME}\n", content_type="text/plain; charset=us-ascii"
+    )
+    response[VERSION_HEADER] = build.version
+    response["Cache-Control"] = "no-cache"
+    return response
+
+
+def _script(request: HttpRequest, name: str) -> HttpResponse:
+    server = request.build_absolute_uri("/").rstrip("/")
+    response = HttpResponse(
+        distribution.render_script(name, server), content_type="text/x-shellscript; charset=utf-8"
+    )
+    response["Cache-Control"] = "no-cache"
+    return response
+
+
+@require_GET
+def install_script(request: HttpRequest) -> HttpResponse:
+    return _script(request, "install.sh")
+
+
+@require_GET
+def uninstall_script(request: HttpRequest) -> HttpResponse:
+    return _script(request, "uninstall.sh")

@@ -61,6 +61,10 @@ def _command(world: World) -> tuple[dict[str, str], dict[str, str]]:
 ROUTES: dict[str, Route] = {
     "root": _none,
     "agent-register": _none,
+    "agent-pyz": _none,
+    "agent-pyz-sha256": _none,
+    "agent-install-script": _none,
+    "agent-uninstall-script": _none,
     "login": _none,
     "logout": _none,
     "instances": _none,
