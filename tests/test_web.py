@@ -90,3 +90,17 @@ def test_activation_code_is_shown_once(logged_in):
     assert b"assist-agent register" not in again.content
     bad = logged_in.post(reverse("activations"), {"instance_count": "0", "ttl_hours": "4"})
     assert bad.status_code == 400 and b"between 1 and 1000" in bad.content
+
+
+def test_invocation_list_shows_status_and_count_in_constant_queries(
+    logged_in, root_principal, django_assert_max_num_queries
+):
+    instances = [make_instance(root_principal, f"h{n}").id for n in range(3)]
+    for n in range(5):
+        services.invocation_run_command(
+            principal=root_principal, instance_ids=instances[: 1 + n % 3], command_content="id"
+        )
+    with django_assert_max_num_queries(12):
+        page = logged_in.get(reverse("invocations"))
+    assert page.content.count(b"s-Pending") == 5
+    assert b"<td>3</td>" in page.content and b"<td>1</td>" in page.content

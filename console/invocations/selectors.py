@@ -81,6 +81,23 @@ def invocation_overall_status(invocation_id: str) -> str:
     return st.overall_status(statuses.distinct())
 
 
+def overall_statuses(principal: Principal, invocation_ids: list[str]) -> dict[str, tuple[str, int]]:
+    """Overall status and instance count of each invocation over the results the principal may see,
+    from one query."""
+    statuses: dict[str, set[str]] = {invocation_id: set() for invocation_id in invocation_ids}
+    counts: dict[str, int] = dict.fromkeys(invocation_ids, 0)
+    rows = (
+        results_visible(principal)
+        .filter(invocation_id__in=invocation_ids)
+        .values("invocation_id", "status")
+        .annotate(n=Count("id"))
+    )
+    for row in rows:
+        statuses[row["invocation_id"]].add(row["status"])
+        counts[row["invocation_id"]] += row["n"]
+    return {i: (st.overall_status(statuses[i]), counts[i]) for i in invocation_ids}
+
+
 def result_output(result_id: str) -> bytes:
     return b"".join(
         bytes(data) for data in OutputChunk.objects.filter(result_id=result_id).values_list("data", flat=True)

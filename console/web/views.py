@@ -117,9 +117,8 @@ def run_command(request: HttpRequest) -> HttpResponse:
 def invocation_list(request: HttpRequest) -> HttpResponse:
     principal = principal_of(request)
     invocations = list(inv_selectors.invocations_visible(principal)[:100])
-    rows = [
-        (invocation, inv_selectors.invocation_overall_status(invocation.id)) for invocation in invocations
-    ]
+    summary = inv_selectors.overall_statuses(principal, [invocation.id for invocation in invocations])
+    rows = [(invocation, *summary[invocation.id]) for invocation in invocations]
     return render(request, "web/invocations.html", {"rows": rows})
 
 
