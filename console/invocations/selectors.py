@@ -76,11 +76,6 @@ def results_visible(principal: Principal) -> QuerySet[InvocationResult]:
     return results if allowed is None else results.filter(instance_id__in=allowed)
 
 
-def invocation_overall_status(invocation_id: str) -> str:
-    statuses = InvocationResult.objects.filter(invocation_id=invocation_id).values_list("status", flat=True)
-    return st.overall_status(statuses.distinct())
-
-
 def overall_statuses(principal: Principal, invocation_ids: list[str]) -> dict[str, tuple[str, int]]:
     """Overall status and instance count of each invocation over the results the principal may see,
     from one query."""
@@ -96,12 +91,6 @@ def overall_statuses(principal: Principal, invocation_ids: list[str]) -> dict[st
         statuses[row["invocation_id"]].add(row["status"])
         counts[row["invocation_id"]] += row["n"]
     return {i: (st.overall_status(statuses[i]), counts[i]) for i in invocation_ids}
-
-
-def result_output(result_id: str) -> bytes:
-    return b"".join(
-        bytes(data) for data in OutputChunk.objects.filter(result_id=result_id).values_list("data", flat=True)
-    )
 
 
 def outputs_for(result_ids: list[str]) -> dict[str, bytes]:
