@@ -34,6 +34,7 @@ class InvocationStreamConsumer(AsyncWebsocketConsumer):
         self.cursors: dict[str, int] = {}
         self.decoders: dict[str, codecs.IncrementalDecoder] = {}
         self.resumed = False
+        self.caught_up = False
         self.lock = asyncio.Lock()
         self.group = events.invocation_group(self.invocation_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
@@ -74,7 +75,9 @@ class InvocationStreamConsumer(AsyncWebsocketConsumer):
             await self._push(set(event["result_ids"]))
 
     async def _poll(self) -> None:
-        while True:
+        # Ends once every visible result is final and the browser holds all of its output: from then on
+        # nothing changes without a doorbell (a late agent report after Aborted still rings one).
+        while not self.caught_up:
             await asyncio.sleep(SAFETY_POLL_SECONDS)
             if self.resumed:
                 await self._push(None)
@@ -84,6 +87,10 @@ class InvocationStreamConsumer(AsyncWebsocketConsumer):
             updates = await database_sync_to_async(updates_for)(
                 self.invocation_id, self.cursors, result_ids, self.visible
             )
+            overall = updates[-1]
+            sent_output = any(update["type"] == "output" for update in updates)
+            if result_ids is None:
+                self.caught_up = overall["done"] == overall["total"] and not sent_output
             for update in updates:
                 if update["type"] == "output":
                     decoder = self.decoders.setdefault(
