@@ -125,7 +125,7 @@ def register(args: argparse.Namespace) -> int:
     return 0
 
 
-def import_runner(server: str) -> Callable[..., None]:
+def import_runner(server: str) -> Callable[..., int]:
     """Import the asyncio side of the agent for this console URL; return ``runner.run_agent``.
 
     For an http:// (ws://) console, asyncio is imported with ``ssl`` hidden (see ``_import_hiding``);
@@ -138,7 +138,34 @@ def import_runner(server: str) -> Callable[..., None]:
     return run_agent
 
 
+POWER_ENV = {"poweroff": "ASSIST_AGENT_POWEROFF_COMMAND", "reboot": "ASSIST_AGENT_REBOOT_COMMAND"}
+
+
+def power_commands(args: argparse.Namespace) -> dict[str, str]:
+    """The configured power commands: ``--poweroff-command``/``--reboot-command``, else the environment's
+    $ASSIST_AGENT_POWEROFF_COMMAND/$ASSIST_AGENT_REBOOT_COMMAND, else "" (the system's). ValueError names
+    a command line that does not split."""
+    import shlex
+
+    configured = {}
+    for action, env in POWER_ENV.items():
+        value = getattr(args, f"{action}_command", None)
+        source = f"--{action}-command"
+        if value is None:
+            value, source = os.environ.get(env, ""), f"${env}"
+        try:
+            shlex.split(value)
+        except ValueError as exc:
+            raise ValueError(f"{source} is not a valid command line ({exc}): {value!r}") from None
+        configured[action] = value
+    return configured
+
+
 def run(args: argparse.Namespace) -> int:
+    try:
+        power = power_commands(args)
+    except ValueError as exc:
+        return _fail(str(exc), 2)
     store = Store(args.state_dir)
     try:
         identity = store.read_identity()
@@ -148,14 +175,39 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"not registered: no identity in {store.root}; run 'assist-agent register' first", 2)
     run_agent = import_runner(str(identity["Server"]))
     try:
-        run_agent(
+        code: int = run_agent(
             store,
             identity,
             reconnect_initial=args.reconnect_initial,
             reconnect_max=args.reconnect_max,
+            power_commands=power,
         )
     except OSError as exc:
         return _fail(f"cannot use the state dir {store.root}: {exc}")
+    return code
+
+
+def deregister(args: argparse.Namespace) -> int:
+    """Tell the console this instance is leaving (uninstall.sh calls it): it ends the instance's live
+    results and refuses its credentials from then on. Authenticated with the instance's own secret."""
+    store = Store(args.state_dir)
+    try:
+        identity = store.read_identity()
+    except (OSError, ValueError) as exc:
+        return _fail(f"cannot read {store.root / 'identity.json'}: {exc}")
+    if identity is None or not all(k in identity for k in ("InstanceId", "InstanceSecret", "Server")):
+        return _fail(f"not registered: no identity in {store.root}", 2)
+    url = str(identity["Server"]).rstrip("/") + "/agent/deregister"
+    body = {"InstanceId": identity["InstanceId"], "InstanceSecret": identity["InstanceSecret"]}
+    try:
+        status, answer = _post_json(url, body, timeout=args.timeout)
+    except OSError as exc:
+        return _fail(f"cannot reach {url}: {getattr(exc, 'reason', exc)}")
+    if status != 200:
+        if isinstance(answer, dict) and "Code" in answer:
+            return _fail(f"deregistration refused: {answer.get('Code')}: {answer.get('Message', '')}")
+        return _fail(f"deregistration failed: HTTP {status} from {url}")
+    print(f"deregistered {identity['InstanceId']}")
     return 0
 
 
@@ -192,6 +244,16 @@ def supervise(args: argparse.Namespace) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
+    from .update import EXIT_NO_RESTART, EXIT_SWITCHED
+
+    # Installed by install.sh: start each run through the launcher, so that a self-update's switch of
+    # <home>/current (and a rollback) takes effect; otherwise run this process's own code.
+    launcher = os.environ.get("ASSIST_AGENT_LAUNCHER", "")
+    run_argv = [launcher, "run", "--reconnect-initial", str(args.reconnect_initial),
+                "--reconnect-max", str(args.reconnect_max)]  # fmt: skip
+    for action in POWER_ENV:  # passed on as given; unset ones come from the environment
+        if getattr(args, f"{action}_command", None) is not None:
+            run_argv += [f"--{action}-command", getattr(args, f"{action}_command")]
     delay = RESTART_MIN
     log.info("supervising the agent (pid %d)", os.getpid())
     while not state["stopping"]:
@@ -202,6 +264,8 @@ def supervise(args: argparse.Namespace) -> int:
             try:
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     signal.signal(sig, signal.SIG_DFL)
+                if launcher:
+                    os.execv(launcher, run_argv)  # noqa: S606 - the launcher install.sh wrote
                 code = run(args)
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else 1
@@ -220,9 +284,14 @@ def supervise(args: argparse.Namespace) -> int:
         if state["stopping"]:
             log.info("the agent stopped (exit code %d); supervisor exiting", code)
             break
-        if code == 2:  # not registered, or a usage error: starting again would not help
-            log.error("the agent exited with code 2; not starting it again")
-            return 2
+        if code in EXIT_NO_RESTART:
+            # 2: not registered or a usage error, starting again would not help; 193/194: power actions.
+            log.error("the agent exited with code %d; not starting it again", code)
+            return code
+        if code == EXIT_SWITCHED:  # a self-update switched versions: start the new one now
+            log.info("the agent switched versions; starting it again")
+            delay = RESTART_MIN / 2
+            continue
         delay = RESTART_MIN if time.monotonic() - started >= STABLE_RUN else min(RESTART_MAX, delay * 2)
         log.warning("the agent exited with code %d; starting it again in %g s", code, delay)
         deadline = time.monotonic() + delay
@@ -249,6 +318,17 @@ def _add_common(parser: argparse.ArgumentParser, *, top: bool) -> None:
     )
 
 
+def _add_power(parser: argparse.ArgumentParser) -> None:
+    for action, what in (("poweroff", "power off"), ("reboot", "reboot")):
+        parser.add_argument(
+            f"--{action}-command",
+            default=None,
+            metavar="COMMAND",
+            help=f"command line that {what}s the machine when a script exits with the code asking for it "
+            f"(default: ${POWER_ENV[action]}, else the system's: systemctl {action}, then shutdown)",
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="assist-agent", description="The Assist machine agent.")
     parser.add_argument("--version", action="version", version=f"assist-agent {__version__}")
@@ -268,14 +348,21 @@ def build_parser() -> argparse.ArgumentParser:
     runp = sub.add_parser("run", help="connect to the console and run tasks (until SIGTERM)")
     runp.add_argument("--reconnect-initial", type=float, default=1.0, help="first reconnect delay cap (s)")
     runp.add_argument("--reconnect-max", type=float, default=60.0, help="largest reconnect delay cap (s)")
+    _add_power(runp)
     _add_common(runp, top=False)
     runp.set_defaults(func=run)
+
+    dereg = sub.add_parser("deregister", help="tell the console this instance is leaving (uninstall does)")
+    dereg.add_argument("--timeout", type=float, default=15.0, help="HTTP timeout (s)")
+    _add_common(dereg, top=False)
+    dereg.set_defaults(func=deregister)
 
     sup = sub.add_parser(
         "supervise", help="run the agent and start it again whenever it ends (where there is no systemd)"
     )
     sup.add_argument("--reconnect-initial", type=float, default=1.0, help="as for run")
     sup.add_argument("--reconnect-max", type=float, default=60.0, help="as for run")
+    _add_power(sup)
     _add_common(sup, top=False)
     sup.set_defaults(func=supervise)
     return parser

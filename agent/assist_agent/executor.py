@@ -11,17 +11,20 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import protocol
+from . import protocol, runplan, sysinfo
 from .protocol import TaskResult, TaskRun
+from .runplan import Refused as _Refused
 from .store import SpoolWriter, Store
 
 log = logging.getLogger("assist_agent.task")
 
-SHELL = "/bin/sh"
+SHELL = runplan.SHELL
+CONTAINER_CHECK_TIMEOUT = 10.0  # seconds for the runtime CLI to answer inspect/ps (the original: 10 s)
 
 
 @dataclass(frozen=True)
@@ -31,16 +34,7 @@ class TaskOptions:
     kill_grace: float = 2.0  # SIGTERM to SIGKILL, for timeout and task.stop
     shutdown_grace: float = 1.0  # the same when the agent itself stops
     drain_grace: float = 1.0  # how long output is still read after the shell exited
-
-
-class _Refused(Exception):
-    """The task cannot start; the result says why."""
-
-    def __init__(self, status: str, error_code: str, error_info: str) -> None:
-        super().__init__(error_info)
-        self.status = status
-        self.error_code = error_code
-        self.error_info = error_info
+    os_type: str = ""  # "" = this machine's (sysinfo.os_type()); tests name another OS
 
 
 @dataclass(frozen=True)
@@ -67,6 +61,14 @@ class _RunAs:
 
 def _user_context(username: str) -> tuple[_RunAs | None, dict[str, str], str]:
     """Who to run as (None: the agent's own user), environment additions and home dir for ``username``."""
+    if os.name == "nt":  # pragma: no cover - Windows: no pwd; another user needs a password we do not have
+        if username:
+            raise _Refused(
+                protocol.STATUS_ERROR,
+                "AccountNotExists",
+                f"cannot run as {username}: this agent runs Windows commands as its own account only",
+            )
+        return None, {}, os.path.expanduser("~")
     import pwd
 
     current = pwd.getpwuid(os.geteuid())
@@ -106,11 +108,49 @@ def _searchable_by(directory: Path, uid: int, gids: list[int]) -> bool:
     return True
 
 
-def _kill_group(pgid: int, sig: signal.Signals) -> None:
+def _kill(pid: int, sig: signal.Signals, *, tree: bool) -> None:
+    """Signal the script's process group (``tree``: TerminationMode ProcessTree) or its process alone."""
+    if os.name == "nt":  # pragma: no cover - Windows has no process groups to signal
+        if tree:
+            subprocess.run(["taskkill", "/T", "/F", "/PID", str(pid)], capture_output=True, check=False)
+        else:
+            os.kill(pid, signal.SIGTERM)  # TerminateProcess
+        return
     try:
-        os.killpg(pgid, sig)
+        if tree:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+async def _capture(argv: list[str]) -> tuple[int, str]:
+    """Run a runtime CLI query: (exit code, stdout and stderr). A CLI that cannot start or hangs is
+    ContainerConnectFailed."""
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+    except OSError as exc:
+        raise _Refused(
+            protocol.STATUS_ERROR,
+            "ContainerConnectFailed",
+            f"Unable to connect to container to invoke command: cannot run {argv[0]}: {exc}",
+        ) from None
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), CONTAINER_CHECK_TIMEOUT)
+    except asyncio.TimeoutError:
+        with suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+        raise _Refused(
+            protocol.STATUS_ERROR,
+            "ContainerConnectFailed",
+            f"Unable to connect to container to invoke command: {argv[0]} did not answer within "
+            f"{CONTAINER_CHECK_TIMEOUT:g} s",
+        ) from None
+    return proc.returncode or 0, out.decode("utf-8", "replace")
 
 
 def _exit_code(returncode: int) -> int:
@@ -192,37 +232,56 @@ class TaskProcess:
 
     async def _run(self) -> TaskResult:
         spec = self.spec
+        os_type = self.options.os_type or sysinfo.os_type()
+        stdin: int = subprocess.DEVNULL
+        user_env: dict[str, str] = {}
+        in_container: tuple[runplan.Container, str] | None = (
+            None  # the runtime, and the id or name to exec in
+        )
         try:
-            if spec.command_type != "RunShellScript":
-                raise _Refused(
-                    protocol.STATUS_ERROR,
-                    "CommandNotApplicable",
-                    f"this agent cannot run {spec.command_type} commands",
+            if spec.container_id or spec.container_name:
+                # In a container, Username and WorkingDir do not apply (reference 3.2): the runtime's
+                # defaults do. The runtime's CLI runs here as the agent's user, from /.
+                container = runplan.container_for(
+                    spec.container_id,
+                    spec.container_name,
+                    command_type=spec.command_type,
+                    os_type=os_type,
+                    which=shutil.which,
                 )
-            run_as, user_env, home = _user_context(spec.username)
-            cwd = spec.working_dir or home
-            if not os.path.isdir(cwd):
-                cwd = cwd if spec.working_dir else "/"
-            if not os.path.isdir(cwd):
-                raise _Refused(
-                    protocol.STATUS_FAILED,
-                    "DirectoryNotExists",
-                    f"the specified directory does not exist: {spec.working_dir}",
-                )
+                in_container = (container, await self._container_ref(container))
+                run_as, cwd = None, "/"
+                script_file = runplan.ScriptFile("script.sh", spec.content.encode("utf-8", "surrogateescape"))
+            else:
+                script_file = runplan.script_file(spec.command_type, spec.content, os_type)
+                run_as, user_env, home = _user_context(spec.username)
+                cwd = spec.working_dir or home
+                if not os.path.isdir(cwd):
+                    cwd = cwd if spec.working_dir else "/"
+                if not os.path.isdir(cwd):
+                    raise _Refused(
+                        protocol.STATUS_FAILED,
+                        "DirectoryNotExists",
+                        f"the specified directory does not exist: {spec.working_dir}",
+                    )
         except _Refused as refused:
             log.info("task %s refused: %s", self.task_id, refused.error_info)
             return self._result(refused.status, None, refused.error_code, refused.error_info)
 
-        script = self._write_script(spec.content, run_as)
+        script = self._write_script(script_file, run_as)
+        if in_container is not None:
+            argv = runplan.exec_argv(*in_container)
+            stdin = os.open(script, os.O_RDONLY)  # sh -s reads the script from stdin
+        else:
+            argv = runplan.host_argv(spec.command_type, str(script))
         popen_kwargs = run_as.popen_kwargs() if run_as is not None else {}
         env = {k: v for k, v in os.environ.items() if not k.startswith("ASSIST_AGENT_")}
         env.update(user_env)
         read_fd, write_fd = os.pipe()
         try:
             proc = await asyncio.create_subprocess_exec(
-                SHELL,
-                str(script),
-                stdin=subprocess.DEVNULL,
+                *argv,
+                stdin=stdin,
                 stdout=write_fd,
                 stderr=write_fd,
                 cwd=cwd,
@@ -238,10 +297,16 @@ class TaskProcess:
             )
         finally:
             os.close(write_fd)
+            if stdin >= 0:  # DEVNULL is negative
+                os.close(stdin)
 
         self.started_at = time.time()
         pgid = proc.pid  # start_new_session: the shell leads its own session and process group
-        self.store.write_pid(self.task_id, pgid, self.boot_id, self.started_at, str(script))
+        # What marks our process in /proc/<pid>/cmdline after an agent restart: the script path, or for a
+        # container the container's id or name (the script goes through stdin there).
+        marker = str(script) if in_container is None else in_container[1]
+        tree = spec.termination_mode != protocol.TERMINATION_PROCESS
+        self.store.write_pid(self.task_id, pgid, self.boot_id, self.started_at, marker, tree)
         self._writer = self.store.open_output(self.task_id)
         # Announced only once the script has run a moment: a quick task (most of a big fan-out) then costs
         # two frames on each side instead of three, and its result says when it started anyway.
@@ -265,11 +330,16 @@ class TaskProcess:
             if not exited.done():
                 killed_for = self.stop_reason or "timeout"
                 grace = self.options.shutdown_grace if killed_for == "shutdown" else self.options.kill_grace
-                log.info("task %s: killing process group %d (%s)", self.task_id, pgid, killed_for)
-                _kill_group(pgid, signal.SIGTERM)
-                # Wait for the shell and every holder of the output pipe, then kill what is left.
-                await asyncio.wait({exited, pump}, timeout=grace)
-                _kill_group(pgid, signal.SIGKILL)
+                tree = spec.termination_mode != protocol.TERMINATION_PROCESS
+                what = "process group" if tree else "process"
+                log.info("task %s: killing %s %d (%s)", self.task_id, what, pgid, killed_for)
+                _kill(pgid, signal.SIGTERM, tree=tree)
+                # ProcessTree: wait for the shell and every holder of the output pipe, then kill what is
+                # left. Process: only the shell matters; what it started keeps running (and may keep the
+                # pipe open: the drain below stops reading after its grace).
+                await asyncio.wait({exited, pump} if tree else {exited}, timeout=grace)
+                if tree or not exited.done():
+                    _kill(pgid, signal.SIGKILL, tree=tree)
                 await exited
             # The shell is gone; read what the pipe still holds. Background processes the script left
             # running (it exited normally) may keep the pipe open: stop reading after a short grace.
@@ -314,7 +384,18 @@ class TaskProcess:
         info = f"the command execution exit code is not zero ({how})"
         return self._result(protocol.STATUS_FAILED, code, "ExitCodeNonzero", info)
 
-    def _write_script(self, content: str, run_as: _RunAs | None) -> Path:
+    async def _container_ref(self, container: runplan.Container) -> str:
+        """Ask the runtime whether the container exists and runs; the id or name to exec in."""
+        ref = container.ref
+        if container.runtime == runplan.CRICTL and not container.container_id:
+            code, out = await _capture(runplan.crictl_find_argv(container))
+            ref = runplan.check_found(container, code, out)
+            container = runplan.Container(container.runtime, container.cli, ref, container.container_name)
+        code, out = await _capture(runplan.inspect_argv(container))
+        runplan.check_inspected(container, code, out)
+        return ref
+
+    def _write_script(self, script_file: runplan.ScriptFile, run_as: _RunAs | None) -> Path:
         directory = self.store.work_dir / self.task_id
         if run_as is not None and not _searchable_by(directory, run_as.uid, run_as.groups):
             # The state dir sits below a directory the user cannot enter (e.g. a 0700 one):
@@ -324,10 +405,10 @@ class TaskProcess:
             directory = Path(tempfile.mkdtemp(prefix=f"assist-agent-{self.task_id}-", dir="/tmp"))
             self._temp_dir = directory
         directory.mkdir(mode=0o700, exist_ok=True)
-        script = directory / "script.sh"
+        script = directory / script_file.name
         fd = os.open(script, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o700)
         try:
-            view = memoryview(content.encode("utf-8", "surrogateescape"))
+            view = memoryview(script_file.data)
             while view:
                 view = view[os.write(fd, view) :]
         finally:

@@ -19,7 +19,7 @@ import json
 import random
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar, Literal, Union
 from typing import Callable as TypingCallable
 
@@ -33,11 +33,24 @@ __all__ = [
     "AgentFrame", "Chunker", "ConsoleFrame", "Error", "Frame", "Heartbeat", "Hello", "OutputAssembler",
     "ProtocolError", "TaskAck", "TaskOutput", "TaskResend", "TaskResult", "TaskRun", "TaskStarted",
     "TaskStop", "Welcome",
-    "backoff", "decode", "encode", "is_valid_task_id", "missing",
+    "TERMINATION_MODES", "TERMINATION_PROCESS", "TERMINATION_PROCESS_TREE",
+    "backoff", "decode", "encode", "is_valid_task_id", "missing", "task_run_for_peer",
+    # file transfers (docs/agent-protocol.md, "File transfers")
+    "FILE_SEND", "FILE_READ", "FILE_DATA", "FILE_RESULT", "FILE_ABORT", "FILE_STATUSES", "MAX_FILE_READ",
+    "FileAbort", "FileData", "FileRead", "FileResult", "FileSend",
+    # terminal sessions (docs/terminals.md)
+    "SESSION_OPEN", "SESSION_INPUT", "SESSION_RESIZE", "SESSION_ACK", "SESSION_CLOSE", "SESSION_OPENED",
+    "SESSION_OUTPUT", "SESSION_CLOSED", "SESSION_CHUNK_SIZE", "SessionOpen", "SessionInput",
+    "SessionResize", "SessionAck", "SessionClose", "SessionOpened", "SessionOutput", "SessionClosed",
+    "is_valid_session_id",
+    # self-update (docs/agent-protocol.md, "Self-update")
+    "UPDATE_OFFER", "UPDATE_CHECK", "UPDATE_STATUS", "UPDATE_STATES", "UpdateCheck", "UpdateOffer",
+    "UpdateStatus",
 ]
 # fmt: on
 
-PROTOCOL_VERSION = 1
+# 2: task.run may carry the optional fields termination_mode, container_id and container_name.
+PROTOCOL_VERSION = 2
 MAX_FRAME_BYTES = 1 << 20  # 1 MiB of UTF-8 JSON per frame, either direction
 CHUNK_SIZE = 64 * 1024  # raw output bytes per task.output frame at most
 MAX_RESEND_SEQS = 4096  # seqs asked for in one task.resend at most
@@ -55,9 +68,54 @@ TASK_STOP = "task.stop"
 TASK_ACK = "task.ack"
 TASK_RESEND = "task.resend"
 ERROR = "error"
+# File transfers: the console sends file.send/file.data/file.abort, the agent file.read/file.result.
+FILE_SEND = "file.send"
+FILE_READ = "file.read"
+FILE_DATA = "file.data"
+FILE_RESULT = "file.result"
+FILE_ABORT = "file.abort"
+MAX_FILE_READ = 256 * 1024  # raw bytes asked for in one file.read at most (Base64 keeps file.data < 1 MiB)
+FILE_STATUSES = frozenset({"Success", "Failed", "Error", "Timeout", "Invalid"})
 
-AGENT_FRAME_TYPES = frozenset({HELLO, HEARTBEAT, TASK_STARTED, TASK_OUTPUT, TASK_RESULT})
-CONSOLE_FRAME_TYPES = frozenset({WELCOME, TASK_RUN, TASK_STOP, TASK_ACK, TASK_RESEND, ERROR})
+AGENT_FRAME_TYPES = frozenset(
+    {HELLO, HEARTBEAT, TASK_STARTED, TASK_OUTPUT, TASK_RESULT, FILE_READ, FILE_RESULT}
+)
+CONSOLE_FRAME_TYPES = frozenset(
+    {WELCOME, TASK_RUN, TASK_STOP, TASK_ACK, TASK_RESEND, ERROR, FILE_SEND, FILE_DATA, FILE_ABORT}
+)
+
+# Terminal sessions (docs/terminals.md): console -> agent open/input/resize/ack/close, agent -> console
+# opened/output/closed.
+SESSION_OPEN = "session.open"
+SESSION_INPUT = "session.input"
+SESSION_RESIZE = "session.resize"
+SESSION_ACK = "session.ack"
+SESSION_CLOSE = "session.close"
+SESSION_OPENED = "session.opened"
+SESSION_OUTPUT = "session.output"
+SESSION_CLOSED = "session.closed"
+SESSION_CHUNK_SIZE = 32 * 1024  # raw terminal bytes per session.output / session.input frame at most
+AGENT_FRAME_TYPES |= {SESSION_OPENED, SESSION_OUTPUT, SESSION_CLOSED}
+CONSOLE_FRAME_TYPES |= {SESSION_OPEN, SESSION_INPUT, SESSION_RESIZE, SESSION_ACK, SESSION_CLOSE}
+
+# Self-update (docs/agent-protocol.md, "Self-update"): the console offers a version, the agent asks now and
+# then and reports how an update goes. Agents that predate these frames ignore update.offer.
+UPDATE_OFFER = "update.offer"
+UPDATE_CHECK = "update.check"
+UPDATE_STATUS = "update.status"
+UPDATE_DOWNLOADING = "downloading"
+UPDATE_VERIFYING = "verifying"
+UPDATE_INSTALLED = "installed"
+UPDATE_SWITCHING = "switching"
+UPDATE_COMMITTED = "committed"
+UPDATE_ROLLED_BACK = "rolled_back"
+UPDATE_FAILED = "failed"
+UPDATE_STATES = frozenset(
+    {UPDATE_DOWNLOADING, UPDATE_VERIFYING, UPDATE_INSTALLED, UPDATE_SWITCHING, UPDATE_COMMITTED,
+     UPDATE_ROLLED_BACK, UPDATE_FAILED}
+)  # fmt: skip
+AGENT_FRAME_TYPES |= {UPDATE_CHECK, UPDATE_STATUS}
+CONSOLE_FRAME_TYPES |= {UPDATE_OFFER}
 
 # task.result statuses (a subset of the console's per-instance statuses).
 STATUS_SUCCESS = "Success"
@@ -74,6 +132,7 @@ INVALID_FIELD = "InvalidField"
 FRAME_TOO_LARGE = "FrameTooLarge"
 
 _TASK_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+_SESSION_ID_RE = re.compile(r"s-[a-z0-9]{1,62}")
 
 
 class ProtocolError(ValueError):
@@ -95,6 +154,11 @@ def is_valid_task_id(value: object) -> bool:
     return isinstance(value, str) and _TASK_ID_RE.fullmatch(value) is not None and value.strip(".") != ""
 
 
+def is_valid_session_id(value: object) -> bool:
+    """``^s-[a-z0-9]{1,62}$``: the console's terminal session ids."""
+    return isinstance(value, str) and _SESSION_ID_RE.fullmatch(value) is not None
+
+
 # --- frames ---------------------------------------------------------------------------------------
 
 
@@ -111,6 +175,9 @@ class Hello:
     boot_id: str
     held_tasks: tuple[str, ...]
     protocol: int = PROTOCOL_VERSION
+    # Optional (see _OPTIONAL): the machine's time zone, as a Frequency names one (an IANA name, UTC or
+    # GMT+H:MM); "" when unknown. A cron Frequency without a zone runs in it (sysinfo.time_zone).
+    time_zone: str = ""
 
 
 @dataclass(frozen=True)
@@ -153,6 +220,11 @@ class Welcome:
     heartbeat_interval: float
 
 
+TERMINATION_PROCESS = "Process"  # on timeout or stop, kill the script's process only
+TERMINATION_PROCESS_TREE = "ProcessTree"  # kill the script and everything it started (its process group)
+TERMINATION_MODES = frozenset({TERMINATION_PROCESS, TERMINATION_PROCESS_TREE})
+
+
 @dataclass(frozen=True)
 class TaskRun:
     type: ClassVar[str] = TASK_RUN
@@ -162,6 +234,11 @@ class TaskRun:
     working_dir: str
     username: str
     timeout: float
+    # Optional since protocol 2 (see _OPTIONAL): absent on the wire when they hold these defaults, so an
+    # agent of protocol 1 still accepts every task.run that does not use them.
+    termination_mode: str = TERMINATION_PROCESS_TREE
+    container_id: str = ""  # as the API got it, runtime prefix (docker://, containerd://, cri-o://) kept
+    container_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -191,10 +268,184 @@ class Error:
     ref: str = ""
 
 
+# --- file transfer frames ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileSend:
+    type: ClassVar[str] = FILE_SEND
+    task_id: str
+    name: str
+    target_dir: str
+    owner: str
+    group: str
+    mode: str
+    overwrite: bool
+    size: int
+    sha256: str
+    timeout: float
+
+
+@dataclass(frozen=True)
+class FileRead:
+    type: ClassVar[str] = FILE_READ
+    task_id: str
+    offset: int
+    length: int
+
+
+@dataclass(frozen=True)
+class FileData:
+    type: ClassVar[str] = FILE_DATA
+    task_id: str
+    offset: int
+    data: bytes  # Base64 on the wire; empty past the end of the file
+
+
+@dataclass(frozen=True)
+class FileResult:
+    type: ClassVar[str] = FILE_RESULT
+    task_id: str
+    status: str
+    error_code: str
+    error_info: str
+    started_at: float | None
+    finished_at: float
+
+
+@dataclass(frozen=True)
+class FileAbort:
+    type: ClassVar[str] = FILE_ABORT
+    task_id: str
+    reason: str
+
+
+# --- terminal session frames (docs/terminals.md) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SessionOpen:
+    type: ClassVar[str] = SESSION_OPEN
+    session_id: str
+    username: str
+    create_user: bool  # the console's default user: an agent running as root may create it
+    command_line: str  # "" = the user's login shell
+    cols: int
+    rows: int
+    idle_timeout: float
+    max_duration: float
+    window: int  # output bytes the agent may send beyond the last session.ack
+
+
+@dataclass(frozen=True)
+class SessionInput:
+    type: ClassVar[str] = SESSION_INPUT
+    session_id: str
+    data: bytes  # Base64 on the wire
+
+
+@dataclass(frozen=True)
+class SessionResize:
+    type: ClassVar[str] = SESSION_RESIZE
+    session_id: str
+    cols: int
+    rows: int
+
+
+@dataclass(frozen=True)
+class SessionAck:
+    type: ClassVar[str] = SESSION_ACK
+    session_id: str
+    bytes: int  # total output bytes the client has consumed since the session opened
+
+
+@dataclass(frozen=True)
+class SessionClose:
+    type: ClassVar[str] = SESSION_CLOSE
+    session_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class SessionOpened:
+    type: ClassVar[str] = SESSION_OPENED
+    session_id: str
+    pid: int
+
+
+@dataclass(frozen=True)
+class SessionOutput:
+    type: ClassVar[str] = SESSION_OUTPUT
+    session_id: str
+    seq: int
+    data: bytes  # Base64 on the wire
+
+
+@dataclass(frozen=True)
+class SessionClosed:
+    type: ClassVar[str] = SESSION_CLOSED
+    session_id: str
+    reason: str
+    detail: str
+    exit_code: int | None
+
+
+_SESSION_CLASSES = (
+    SessionOpen,
+    SessionInput,
+    SessionResize,
+    SessionAck,
+    SessionClose,
+    SessionOpened,
+    SessionOutput,
+    SessionClosed,
+)
+
+
+# --- self-update frames (docs/agent-protocol.md, "Self-update") -----------------------------------------
+
+
+@dataclass(frozen=True)
+class UpdateOffer:
+    type: ClassVar[str] = UPDATE_OFFER
+    version: str
+    sha256: str  # hex, of the zipapp
+    signature: bytes  # Base64 on the wire: Ed25519 over assist_agent.update.release_statement
+    size: int
+    url: str  # path on the console, fetched with the instance's credentials
+
+
+@dataclass(frozen=True)
+class UpdateCheck:
+    type: ClassVar[str] = UPDATE_CHECK
+
+
+@dataclass(frozen=True)
+class UpdateStatus:
+    type: ClassVar[str] = UPDATE_STATUS
+    state: str
+    version: str
+    detail: str
+
+
+_UPDATE_CLASSES = (UpdateOffer, UpdateCheck, UpdateStatus)
+
 # typing.Union, not ``X | Y``: these aliases are evaluated at import time, and the agent runs on Python 3.8.
 AgentFrame = Union[Hello, Heartbeat, TaskStarted, TaskOutput, TaskResult]
 ConsoleFrame = Union[Welcome, TaskRun, TaskStop, TaskAck, TaskResend, Error]
-Frame = Union[AgentFrame, ConsoleFrame]
+SessionFrame = Union[
+    SessionOpen,
+    SessionInput,
+    SessionResize,
+    SessionAck,
+    SessionClose,
+    SessionOpened,
+    SessionOutput,
+    SessionClosed,
+]
+FileFrame = Union[FileSend, FileRead, FileData, FileResult, FileAbort]
+UpdateFrame = Union[UpdateOffer, UpdateCheck, UpdateStatus]
+Frame = Union[AgentFrame, ConsoleFrame, SessionFrame, FileFrame, UpdateFrame]
 
 _CLASSES: dict[str, type[Any]] = {
     cls.type: cls
@@ -210,6 +461,13 @@ _CLASSES: dict[str, type[Any]] = {
         TaskAck,
         TaskResend,
         Error,
+        FileSend,
+        FileRead,
+        FileData,
+        FileResult,
+        FileAbort,
+        *_SESSION_CLASSES,
+        *_UPDATE_CLASSES,
     )
 }
 
@@ -291,6 +549,24 @@ def _status(value: object) -> str:
     return value
 
 
+def _time_zone(value: object) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9_+:./-]{0,64}", value):
+        raise _Invalid("must be a time zone name of at most 64 characters of [A-Za-z0-9_+:./-], or empty")
+    return value
+
+
+def _termination_mode(value: object) -> str:
+    if not isinstance(value, str) or value not in TERMINATION_MODES:
+        raise _Invalid(f"must be one of {', '.join(sorted(TERMINATION_MODES))}")
+    return value
+
+
+def _container_ref(value: object) -> str:
+    if len(_str(value)) > 255:
+        raise _Invalid("must be at most 255 characters")
+    return str(value)
+
+
 def _str_list(value: object) -> tuple[str, ...]:
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
         raise _Invalid("must be a list of strings")
@@ -321,6 +597,51 @@ def _base64(value: object) -> bytes:
         raise _Invalid("is not valid Base64 (standard alphabet, padded)") from None
 
 
+def _bool(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise _Invalid("must be true or false")
+    return value
+
+
+def _sha256(value: object) -> str:
+    if not isinstance(value, str) or re.fullmatch(r"[0-9a-f]{64}", value) is None:
+        raise _Invalid("must be 64 lowercase hex digits")
+    return value
+
+
+def _read_length(value: object) -> int:
+    number = _int(value)
+    if not 1 <= number <= MAX_FILE_READ:
+        raise _Invalid(f"must be an integer from 1 to {MAX_FILE_READ}")
+    return number
+
+
+def _file_status(value: object) -> str:
+    if not isinstance(value, str) or value not in FILE_STATUSES:
+        raise _Invalid(f"must be one of {', '.join(sorted(FILE_STATUSES))}")
+    return value
+
+
+def _session_id(value: object) -> str:
+    if not is_valid_session_id(value):
+        raise _Invalid("must match ^s-[a-z0-9]{1,62}$")
+    return str(value)
+
+
+def _terminal_size(value: object) -> int:
+    number = _int(value)
+    if not 1 <= number <= 1000:
+        raise _Invalid("must be an integer from 1 to 1000")
+    return number
+
+
+def _session_data(value: object) -> bytes:
+    data = _base64(value)
+    if len(data) > SESSION_CHUNK_SIZE:
+        raise _Invalid(f"must hold at most {SESSION_CHUNK_SIZE} bytes")
+    return data
+
+
 _Check = TypingCallable[[object], Any]  # evaluated at import: typing's, for 3.8
 _SCHEMAS: dict[str, tuple[tuple[str, _Check], ...]] = {
     HELLO: (
@@ -334,6 +655,7 @@ _SCHEMAS: dict[str, tuple[tuple[str, _Check], ...]] = {
         ("boot_id", _str),
         ("held_tasks", _task_id_list),
         ("protocol", _int_min(1)),
+        ("time_zone", _time_zone),
     ),
     HEARTBEAT: (),
     TASK_STARTED: (("task_id", _task_id), ("started_at", _time)),
@@ -356,11 +678,124 @@ _SCHEMAS: dict[str, tuple[tuple[str, _Check], ...]] = {
         ("working_dir", _str),
         ("username", _str),
         ("timeout", _positive),
+        ("termination_mode", _termination_mode),
+        ("container_id", _container_ref),
+        ("container_name", _container_ref),
     ),
     TASK_STOP: (("task_id", _task_id),),
     TASK_ACK: (("task_id", _task_id),),
     TASK_RESEND: (("task_id", _task_id), ("seqs", _seq_list)),
     ERROR: (("code", _nonempty_str), ("message", _str), ("ref", _str)),
+    FILE_SEND: (
+        ("task_id", _task_id),
+        ("name", _nonempty_str),
+        ("target_dir", _nonempty_str),
+        ("owner", _str),
+        ("group", _str),
+        ("mode", _str),
+        ("overwrite", _bool),
+        ("size", _int_min(0)),
+        ("sha256", _sha256),
+        ("timeout", _positive),
+    ),
+    FILE_READ: (("task_id", _task_id), ("offset", _int_min(0)), ("length", _read_length)),
+    FILE_DATA: (("task_id", _task_id), ("offset", _int_min(0)), ("data", _base64)),
+    FILE_RESULT: (
+        ("task_id", _task_id),
+        ("status", _file_status),
+        ("error_code", _str),
+        ("error_info", _str),
+        ("started_at", _optional_time),
+        ("finished_at", _time),
+    ),
+    FILE_ABORT: (("task_id", _task_id), ("reason", _str)),
+    SESSION_OPEN: (
+        ("session_id", _session_id),
+        ("username", _str),
+        ("create_user", _bool),
+        ("command_line", _str),
+        ("cols", _terminal_size),
+        ("rows", _terminal_size),
+        ("idle_timeout", _positive),
+        ("max_duration", _positive),
+        ("window", _int_min(SESSION_CHUNK_SIZE)),
+    ),
+    SESSION_INPUT: (("session_id", _session_id), ("data", _session_data)),
+    SESSION_RESIZE: (("session_id", _session_id), ("cols", _terminal_size), ("rows", _terminal_size)),
+    SESSION_ACK: (("session_id", _session_id), ("bytes", _int_min(0))),
+    SESSION_CLOSE: (("session_id", _session_id), ("reason", _str)),
+    SESSION_OPENED: (("session_id", _session_id), ("pid", _int_min(1))),
+    SESSION_OUTPUT: (("session_id", _session_id), ("seq", _int_min(1)), ("data", _session_data)),
+    SESSION_CLOSED: (
+        ("session_id", _session_id),
+        ("reason", _nonempty_str),
+        ("detail", _str),
+        ("exit_code", _optional_int),
+    ),
+}
+
+
+def _update_version(value: object) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9A-Za-z][0-9A-Za-z.+_-]{0,31}", value):
+        raise _Invalid("must be 1-32 characters of [0-9A-Za-z.+_-], starting with a letter or digit")
+    return value
+
+
+def _update_sha256(value: object) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9a-f]{64}", value):
+        raise _Invalid("must be 64 lowercase hex digits")
+    return value
+
+
+def _update_signature(value: object) -> bytes:
+    data = _base64(value)
+    if len(data) != 64:
+        raise _Invalid("must be a 64-byte Ed25519 signature in Base64")
+    return data
+
+
+def _update_path(value: object) -> str:
+    if not isinstance(value, str) or not value.startswith("/") or value.startswith("//") or len(value) > 512:
+        raise _Invalid("must be a path on the console (starting with a single /)")
+    return value
+
+
+def _update_state(value: object) -> str:
+    if not isinstance(value, str) or value not in UPDATE_STATES:
+        raise _Invalid(f"must be one of {', '.join(sorted(UPDATE_STATES))}")
+    return value
+
+
+def _update_detail(value: object) -> str:
+    if len(_str(value)) > 1000:
+        raise _Invalid("must be at most 1000 characters")
+    return str(value)
+
+
+_SCHEMAS.update(
+    {
+        UPDATE_OFFER: (
+            ("version", _update_version),
+            ("sha256", _update_sha256),
+            ("signature", _update_signature),
+            ("size", _int_min(1)),
+            ("url", _update_path),
+        ),
+        UPDATE_CHECK: (),
+        UPDATE_STATUS: (("state", _update_state), ("version", _update_version), ("detail", _update_detail)),
+    }
+)
+
+# Fields a frame may omit, with the value that applies then. encode() leaves out such a field when it holds
+# that value, so a peer that predates the field gets the frame it knows (docs/agent-protocol.md, "Optional
+# fields").
+_OPTIONAL: dict[str, dict[str, object]] = {
+    HELLO: {"time_zone": ""},
+    TASK_RUN: {
+        "termination_mode": TERMINATION_PROCESS_TREE,
+        "container_id": "",
+        "container_name": "",
+    },
 }
 
 # --- encode / decode ---------------------------------------------------------------------------------
@@ -387,7 +822,11 @@ def _check_fields(type_: str, obj: dict[str, Any]) -> dict[str, Any]:
     if extra:
         raise ProtocolError(INVALID_FIELD, f"{type_}: unexpected field(s) {', '.join(extra)}", type_)
     values: dict[str, Any] = {}
+    optional = _OPTIONAL.get(type_, {})
     for name, check in schema:
+        if name not in obj and name in optional:
+            values[name] = optional[name]
+            continue
         if name not in obj:
             raise ProtocolError(INVALID_FIELD, f"{type_}: missing field {name}", type_)
         try:
@@ -450,12 +889,15 @@ def encode(frame: Frame) -> str:
     if type_ not in _CLASSES or not isinstance(frame, _CLASSES[type_]):
         raise ProtocolError(UNKNOWN_TYPE, f"not a protocol frame: {frame!r}")
     body = {f.name: _to_json(getattr(frame, f.name)) for f in fields(frame)}
-    if isinstance(frame, TaskOutput):
+    if isinstance(frame, (TaskOutput, FileData)):
         if not isinstance(frame.data, (bytes, bytearray)):
-            raise ProtocolError(INVALID_FIELD, "task.output.data must be bytes", type_)
+            raise ProtocolError(INVALID_FIELD, f"{type_}.data must be bytes", type_)
         _check_fields(type_, {**body, "data": ""})  # data comes from b64encode: no need to decode it back
     else:
         _check_fields(type_, body)
+    for name, default in _OPTIONAL.get(type_, {}).items():
+        if body.get(name) == default:
+            del body[name]
     obj: dict[str, object] = {"type": type_, **body}
     try:
         text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
@@ -467,6 +909,20 @@ def encode(frame: Frame) -> str:
             FRAME_TOO_LARGE, f"{type_} frame is {size} bytes, the limit is {MAX_FRAME_BYTES}", type_
         )
     return text
+
+
+def task_run_for_peer(frame: TaskRun, peer_protocol: int) -> TaskRun | None:
+    """The ``task.run`` to send to an agent whose hello said ``peer_protocol``, or None if it cannot run it.
+
+    A protocol 1 agent refuses the optional fields, so they must hold their defaults: ``termination_mode``
+    becomes ProcessTree (all such an agent does; a stop or timeout still ends the script), and a task in a
+    container cannot run there at all (the console reports ``ClientNeedUpgrade``).
+    """
+    if peer_protocol >= 2:
+        return frame
+    if frame.container_id or frame.container_name:
+        return None
+    return replace(frame, termination_mode=TERMINATION_PROCESS_TREE)
 
 
 # --- output chunks ----------------------------------------------------------------------------------

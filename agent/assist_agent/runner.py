@@ -14,10 +14,13 @@ import time
 from contextlib import suppress
 from typing import Any
 
-from . import __version__, protocol, sysinfo, wsclient
+from . import __version__, protocol, runplan, sysinfo, wsclient
 from .executor import TaskOptions, TaskProcess
+from .files import FileTransfers
 from .protocol import TaskAck, TaskResend, TaskResult, TaskRun, TaskStop
 from .store import Store
+from .terminal import AGENT_STOPPED, CONNECTION_LOST, Terminals
+from .update import Updater
 from .wsclient import ConnectionClosed
 
 log = logging.getLogger("assist_agent")
@@ -28,6 +31,10 @@ PING_INTERVAL = 20.0  # websocket pings; no pong within PING_TIMEOUT drops the c
 PING_TIMEOUT = 20.0
 OUTBOX_LIMIT = 8 << 20  # live output frames queued beyond this are dropped (they stay spooled)
 PRUNE_EVERY = 3600.0
+POWER_ACK_WAIT = (
+    10.0  # seconds a power action waits for the console's ack of the result (it is durable anyway)
+)
+POWER_COMMAND_TIMEOUT = 60.0  # seconds one power command may take before the next one is tried
 
 
 def ws_url(server: str) -> str:
@@ -49,6 +56,7 @@ class Agent:
         reconnect_initial: float = 1.0,
         reconnect_max: float = 60.0,
         task_options: TaskOptions | None = None,
+        power_commands: dict[str, str] | None = None,
     ) -> None:
         self.store = store
         self.instance_id = str(identity["InstanceId"])
@@ -57,6 +65,12 @@ class Agent:
         self.reconnect_initial = reconnect_initial
         self.reconnect_max = reconnect_max
         self.task_options = task_options or TaskOptions()
+        self.os_type = self.task_options.os_type or sysinfo.os_type()
+        # Exit codes 193/194 (3009/3010 on Windows): the command line configured for each action, "" for
+        # the system's (runplan.power_commands).
+        self.power_commands = power_commands or {}
+        self._acked: dict[str, asyncio.Event] = {}  # results a power action waits to see acknowledged
+        self._powering = 0  # power actions under way: no self-update restarts the agent meanwhile
         self.boot_id = sysinfo.boot_id()
         self._tasks: dict[str, TaskProcess] = {}
         self._task_futures: set[asyncio.Task[Any]] = set()
@@ -66,6 +80,16 @@ class Agent:
         self._outbox: asyncio.Queue[str] | None = None
         self._backlog = 0
         self._last_prune = 0.0
+        self.terminals = Terminals(self._send)  # interactive sessions (terminal.py)
+        self.files = FileTransfers(store.root, send=self._send)
+        # Self-update (update.py): switches only while _idle(), by stopping with exit_code.
+        self.exit_code = 0
+        self._stop: asyncio.Event | None = None
+        # Set by the first SIGTERM: no new task is taken; running ones finish and report, then the
+        # agent exits. ``_fast`` (SIGINT or a second SIGTERM) ends the drain: running tasks are stopped.
+        self.draining = False
+        self._fast: asyncio.Event | None = None
+        self.updater = Updater(store.root, identity, send=self._send, is_idle=self._idle, exit=self._exit)
 
     # lifecycle ------------------------------------------------------------------------------------
 
@@ -74,15 +98,16 @@ class Agent:
         self.store.ensure()
         self.store.sweep()
         self._prune()
+        self.files.recover()
         for task_id in self.store.spooled_ids():
             if self.store.read_result(task_id) is not None:
                 continue
             pid = self.store.read_pid(task_id)
             started_at = None
             if pid is not None:
-                pgid, boot_id, started_at, script = pid
+                pgid, boot_id, started_at, script, tree = pid
                 if boot_id and boot_id == self.boot_id:
-                    self._kill_leftover(task_id, pgid, script)
+                    self._kill_leftover(task_id, pgid, script, tree)
             result = TaskResult(
                 task_id=task_id,
                 status=protocol.STATUS_ERROR,
@@ -96,36 +121,95 @@ class Agent:
             self.store.write_result(result)
             log.warning("task %s was interrupted by an agent restart", task_id)
 
-    def _kill_leftover(self, task_id: str, pgid: int, script: str) -> None:
-        """Kill the process group of a task whose agent died, if its shell still runs our script."""
+    def _kill_leftover(self, task_id: str, pgid: int, script: str, tree: bool = True) -> None:
+        """Kill the process group of a task whose agent died (its shell only with TerminationMode Process),
+        if its shell still runs our script."""
         try:
             with open(f"/proc/{pgid}/cmdline", "rb") as f:
                 cmdline = f.read()
         except OSError:
             return
         if os.fsencode(script) in cmdline.split(b"\0"):
-            log.warning("task %s: killing its leftover process group %d", task_id, pgid)
+            what = "process group" if tree else "process"
+            log.warning("task %s: killing its leftover %s %d", task_id, what, pgid)
             with suppress(ProcessLookupError, PermissionError):
-                os.killpg(pgid, signal.SIGKILL)
+                if tree:
+                    os.killpg(pgid, signal.SIGKILL)
+                else:
+                    os.kill(pgid, signal.SIGKILL)
 
-    async def run(self, stop: asyncio.Event) -> None:
+    def _idle(self) -> bool:
+        """No command, terminal session or file transfer in progress: an update may restart the agent."""
+        return (
+            not self._tasks and not self.terminals.sessions and not self.files.active and not self._powering
+        )
+
+    def _exit(self, code: int) -> None:
+        self.exit_code = code
+        if self._stop is not None:
+            self._stop.set()
+
+    async def run(self, stop: asyncio.Event, fast: asyncio.Event | None = None) -> None:
+        """Run until ``stop``; then drain (running tasks finish and report) unless ``fast`` is set or gets set
+        meanwhile, which stops them as interrupted. Without ``fast`` the stop is fast, as before."""
+        self._stop = stop
+        self._fast = fast
         self.recover()
+        self.updater.start()
+        from . import budget  # the agent's own CPU and memory budget; over it and idle, restart
+
+        budget_watch = budget.start(self._idle, self._exit)
         log.info("agent %s (%s) starting, console %s", __version__, self.instance_id, self.url)
         connection = asyncio.create_task(self._connect_forever())
         await stop.wait()
+        if budget_watch is not None:
+            budget_watch.cancel()
+        await self._drain()
         log.info("stopping: %d task(s) running", len(self._tasks))
         for task in list(self._tasks.values()):
             task.stop("shutdown")
+        self.terminals.end_all(AGENT_STOPPED, "the agent is stopping")
+        await self.terminals.wait_ended(timeout=5)
+        self.files.stop()
         if self._task_futures:
             await asyncio.wait(self._task_futures, timeout=self.task_options.shutdown_grace + 5)
         for _ in range(50):  # give queued results a moment to leave (they are spooled anyway)
             if self._outbox is None or self._outbox.empty():
                 break
             await asyncio.sleep(0.02)
-        connection.cancel()
+        # asyncio.wait_for (the welcome wait) can swallow a cancel that lands as its frame arrives
+        # (CPython gh-86296): cancel again until the connection task has really ended.
+        while not connection.done():
+            connection.cancel()
+            await asyncio.wait({connection}, timeout=1)
+        self.updater.stopping()
         with suppress(asyncio.CancelledError):
             await connection
         log.info("stopped")
+
+    def _tasks_running(self) -> bool:
+        return bool(self._tasks or self._task_futures or self._powering)
+
+    async def _drain(self) -> None:
+        """Stopping must not kill commands (issue 9): take no new task, keep the connection so that running
+        tasks report their output and result, and return once none runs or a fast stop is asked for."""
+        fast = self._fast
+        if fast is None or fast.is_set() or not self._tasks_running():
+            return
+        self.draining = True
+        log.info(
+            "stopping once %d running task(s) end; new tasks are left for the next start "
+            "(SIGINT or a second SIGTERM stops them now)",
+            len(self._tasks),
+        )
+        fast_wait = asyncio.create_task(fast.wait())
+        try:
+            while self._tasks_running() and not fast.is_set():
+                await asyncio.wait({fast_wait}, timeout=0.1)
+        finally:
+            fast_wait.cancel()
+        if fast.is_set() and self._tasks:
+            log.info("fast stop asked while draining")
 
     async def _connect_forever(self) -> None:
         delays = protocol.backoff(self.reconnect_initial, self.reconnect_max)
@@ -191,9 +275,13 @@ class Agent:
             for task_id in self.store.spooled_ids():
                 if task_id not in self._tasks and (result := self.store.read_result(task_id)):
                     self._send(result)
+            self.files.on_connected()
+            self.updater.on_welcome()
             while True:
                 self._handle(await ws.recv())
         finally:
+            # Sessions are not replayed like tasks: without the console nobody sees or types into them.
+            self.terminals.end_all(CONNECTION_LOST, "the connection to the console was lost")
             self._ws, self._outbox, self._backlog = None, None, 0
             for job in jobs + list(self._session_jobs):
                 job.cancel()
@@ -210,6 +298,7 @@ class Agent:
             ips=tuple(sysinfo.ips()),
             boot_id=self.boot_id,
             held_tasks=tuple(sorted(held)),
+            time_zone=sysinfo.time_zone(),
         )
 
     # outgoing -------------------------------------------------------------------------------------
@@ -261,6 +350,16 @@ class Agent:
                 self._on_ack(frame)
             elif isinstance(frame, TaskResend):
                 self._on_resend(frame)
+            elif self.terminals.handle(frame):
+                pass
+            elif isinstance(frame, protocol.FileSend):
+                self.files.on_send(frame)
+            elif isinstance(frame, protocol.FileData):
+                self.files.on_data(frame)
+            elif isinstance(frame, protocol.FileAbort):
+                self.files.on_abort(frame)
+            elif isinstance(frame, protocol.UpdateOffer):
+                self.updater.on_offer(frame)
             elif isinstance(frame, protocol.Error):
                 log.warning("the console reports %s: %s (ref %s)", frame.code, frame.message, frame.ref)
             else:
@@ -272,6 +371,12 @@ class Agent:
         task_id = frame.task_id
         if task_id in self._tasks:
             log.info("task %s re-delivered while running: ignored", task_id)
+            return
+        if self.updater.switching:  # not journaled: the console delivers it again to the new version
+            log.info("task %s arrived while switching versions: left for the next version", task_id)
+            return
+        if self.draining:  # not journaled either: the console delivers it again after the restart
+            log.info("task %s arrived while the agent is stopping: left for the next start", task_id)
             return
         if self.store.journaled(task_id):
             result = self.store.read_result(task_id)
@@ -287,14 +392,88 @@ class Agent:
             frame, store=self.store, send=self._send, boot_id=self.boot_id, options=self.task_options
         )
         self._tasks[task_id] = process
-        future = asyncio.create_task(process.run())
+        future = asyncio.create_task(self._run_task(process))
         self._task_futures.add(future)
 
         def done(f: asyncio.Task[Any]) -> None:
             self._task_futures.discard(f)
             self._tasks.pop(task_id, None)
+            self.updater.poke()
 
         future.add_done_callback(done)
+
+    async def _run_task(self, process: TaskProcess) -> None:
+        result = await process.run()
+        spec = process.spec
+        self._tasks.pop(spec.task_id, None)  # ended: its ack is welcome now (the power action waits for it)
+        in_container = bool(spec.container_id or spec.container_name)
+        # Only a script that ended by itself asks for a power action; in a container it ends the container's
+        # process, never the host's power (as in the original).
+        if result.error_code == "ExitCodeNonzero" and not in_container:
+            action = runplan.power_action(result.exit_code, self.os_type)
+            if action:
+                await self._power(action, result)
+
+    async def _power(self, action: str, result: TaskResult) -> None:
+        """Power off or reboot after the result is safe: on disk (fsynced, so it is reported again after the
+        boot if the console has not taken it) and, unless the console takes longer than POWER_ACK_WAIT,
+        acknowledged. The task is journaled, so after the reboot it never runs again."""
+        task_id = result.task_id
+        log.warning("task %s exited with %s: %s requested", task_id, result.exit_code, action)
+        self._powering += 1
+        try:
+            await self._power_after_ack(action, result)
+        finally:
+            self._powering -= 1
+            self.updater.poke()
+
+    async def _power_after_ack(self, action: str, result: TaskResult) -> None:
+        task_id = result.task_id
+        acked = self._acked.setdefault(task_id, asyncio.Event())
+        try:
+            try:
+                self.store.make_durable(task_id)
+            except OSError as exc:
+                log.error("task %s: cannot force the result to disk: %s", task_id, exc)
+            if self.store.spool(task_id).is_dir():  # otherwise the ack came already
+                with suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(acked.wait(), POWER_ACK_WAIT)
+        finally:
+            self._acked.pop(task_id, None)
+        configured = self.power_commands.get(action, "")
+        for argv in runplan.power_commands(action, self.os_type, configured):
+            if await self._run_power_command(argv):
+                log.warning("%s started (%s); the agent stops", action, " ".join(argv))
+                self._exit(runplan.AGENT_EXIT[action])
+                return
+        log.error(
+            "task %s asked for %s, and no power command worked; the agent keeps running", task_id, action
+        )
+
+    async def _run_power_command(self, argv: list[str]) -> bool:
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            log.warning("power command %s cannot start: %s", argv[0], exc)
+            return False
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), POWER_COMMAND_TIMEOUT)
+        except asyncio.TimeoutError:
+            log.warning("power command %s did not finish within %g s", argv[0], POWER_COMMAND_TIMEOUT)
+            with suppress(ProcessLookupError):
+                proc.kill()
+            return False
+        if proc.returncode != 0:
+            text = out.decode("utf-8", "replace").strip()[:500]
+            log.warning("power command %s failed (exit code %s): %s", " ".join(argv), proc.returncode, text)
+            return False
+        return True
 
     def _on_stop(self, frame: TaskStop) -> None:
         process = self._tasks.get(frame.task_id)
@@ -304,11 +483,15 @@ class Agent:
         process.stop("stop")
 
     def _on_ack(self, frame: TaskAck) -> None:
+        if self.files.on_ack(frame.task_id):
+            return
         if frame.task_id in self._tasks:
             log.warning("task.ack for %s, which is still running: ignored", frame.task_id)
             return
         self.store.forget(frame.task_id)
         log.info("task %s acknowledged", frame.task_id)
+        if (acked := self._acked.get(frame.task_id)) is not None:
+            acked.set()
         if time.monotonic() - self._last_prune > PRUNE_EVERY:
             self._prune()
 
@@ -349,15 +532,29 @@ class Agent:
         log.info("task %s: resent %d chunk(s)", task_id, len(frame.seqs))
 
 
-def run_agent(store: Store, identity: dict[str, Any], **options: Any) -> None:
-    """Run until SIGTERM or SIGINT."""
+def run_agent(store: Store, identity: dict[str, Any], **options: Any) -> int:
+    """Run until SIGTERM or SIGINT (exit code 0), or until an update switched versions (its exit code).
+
+    SIGTERM (``systemctl stop``, a supervisor's stop) drains: running commands finish and are reported
+    first. SIGINT, or a second SIGTERM, stops at once: running commands are ended as interrupted."""
     agent = Agent(store, identity, **options)
 
     async def main() -> None:
-        stop = asyncio.Event()
+        stop, fast = asyncio.Event(), asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await agent.run(stop)
+
+        def on_sigterm() -> None:
+            if stop.is_set():
+                fast.set()
+            stop.set()
+
+        def on_sigint() -> None:
+            fast.set()
+            stop.set()
+
+        loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+        await agent.run(stop, fast)
 
     asyncio.run(main())
+    return agent.exit_code

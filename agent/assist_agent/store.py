@@ -89,9 +89,10 @@ class SpoolWriter:
         self._index.write(f"{seq} {offset} {len(data)}\n")
 
     def close(self) -> None:
-        """Flush both files to the OS and close them. No fsync: the spool has to survive the agent's
-        death, which the page cache already guarantees; after a power cut the journal still records
-        that the task ran, and it is reported as interrupted rather than run again."""
+        """Flush both files to the OS and close them. No fsync per chunk: the spool has to survive the
+        agent's death, which the page cache already guarantees; the final result forces the whole spool
+        to disk (Store.write_result). A power cut while the task runs leaves the journal, so the task is
+        reported as interrupted rather than run again."""
         for f in (self._output, self._index):
             try:
                 f.flush()
@@ -210,10 +211,29 @@ class Store:
                 output.close()
 
     def write_result(self, result: protocol.TaskResult) -> None:
-        # Not durable, like the output (see SpoolWriter.close): only the journal must survive a power cut.
+        """Spool the final result and force it, with the output it closes, to disk: a task that ended
+        before a power cut is reported with its real outcome and whole output after the boot (a few
+        fsyncs once per task; live chunks themselves are not forced, see SpoolWriter.close)."""
         write_atomic(
             self.spool(result.task_id) / "result.json", protocol.encode(result).encode(), durable=False
         )
+        self.make_durable(result.task_id)
+
+    def make_durable(self, task_id: str) -> None:
+        """Force a task's spool (output, index, result) to disk, so that it survives a power cut (or the
+        reboot a power action asks for) and is reported after the boot."""
+        directory = self.spool(task_id)
+        for name in ("output", "index", "result.json"):
+            try:
+                fd = os.open(directory / name, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _fsync_dir(directory)
+        _fsync_dir(self.spool_dir)
 
     def read_result(self, task_id: str) -> protocol.TaskResult | None:
         try:
@@ -225,15 +245,24 @@ class Store:
             return None
         return frame if isinstance(frame, protocol.TaskResult) else None
 
-    def write_pid(self, task_id: str, pgid: int, boot_id: str, started_at: float, script: str) -> None:
-        info = {"pgid": pgid, "boot_id": boot_id, "started_at": started_at, "script": script}
+    def write_pid(
+        self, task_id: str, pgid: int, boot_id: str, started_at: float, script: str, tree: bool = True
+    ) -> None:
+        info = {"pgid": pgid, "boot_id": boot_id, "started_at": started_at, "script": script, "tree": tree}
         write_atomic(self.spool(task_id) / "pid", json.dumps(info).encode(), durable=False)
 
-    def read_pid(self, task_id: str) -> tuple[int, str, float, str] | None:
-        """(pgid, boot_id, started_at, script path) of the task's shell, if it was started."""
+    def read_pid(self, task_id: str) -> tuple[int, str, float, str, bool] | None:
+        """(pgid, boot_id, started_at, the argument that marks the task's process, whether its whole group
+        goes when it is killed) of the task's started process, if it was started."""
         try:
             info = json.loads((self.spool(task_id) / "pid").read_bytes())
-            return int(info["pgid"]), str(info["boot_id"]), float(info["started_at"]), str(info["script"])
+            return (
+                int(info["pgid"]),
+                str(info["boot_id"]),
+                float(info["started_at"]),
+                str(info["script"]),
+                bool(info.get("tree", True)),  # pid files of earlier agents: the group
+            )
         except (FileNotFoundError, ValueError, KeyError, TypeError):
             return None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+from typing import Mapping
 
 
 def hostname() -> str:
@@ -41,7 +42,8 @@ def os_name() -> str:
 
 
 def boot_id() -> str:
-    return _read("/proc/sys/kernel/random/boot_id").strip()
+    # $ASSIST_AGENT_BOOT_ID stands in for a reboot in tests (a new value is a new boot to the console).
+    return os.environ.get("ASSIST_AGENT_BOOT_ID") or _read("/proc/sys/kernel/random/boot_id").strip()
 
 
 def machine_id() -> str:
@@ -119,3 +121,57 @@ def ips() -> list[str]:
         seen.add(canonical)
         (v6 if ":" in canonical else v4).append(canonical)
     return v4 + v6
+
+
+def _zone_from_path(path: str) -> str:
+    """``.../zoneinfo/Asia/Shanghai`` (or ``.../zoneinfo/posix/Asia/Shanghai``) -> ``Asia/Shanghai``."""
+    marker = "/zoneinfo/"
+    if marker not in path:
+        return ""
+    name = path.split(marker, 1)[1]
+    for prefix in ("posix/", "right/"):
+        if name.startswith(prefix):
+            name = name[len(prefix) :]
+    return name
+
+
+def _usable_zone(name: str) -> bool:
+    """A name the console takes as a Frequency zone: an IANA name (with a ``/``), UTC or GMT."""
+    return bool(name) and ("/" in name or name in ("UTC", "GMT")) and " " not in name and len(name) <= 64
+
+
+def _gmt_offset(seconds: int) -> str:
+    """The reference's zone form for a UTC offset: ``GMT+8:00``, ``GMT-3:30`` (no leading zero)."""
+    sign = "-" if seconds < 0 else "+"
+    minutes = abs(seconds) // 60
+    return f"GMT{sign}{minutes // 60}:{minutes % 60:02d}"
+
+
+def time_zone(
+    environ: Mapping[str, str] | None = None,
+    localtime: str = "/etc/localtime",
+    timezone_file: str = "/etc/timezone",
+) -> str:
+    """This machine's time zone, reported in the hello: a cron Frequency without a zone runs in it.
+
+    $TZ when it names a zone (``Asia/Shanghai``, ``:Asia/Shanghai``, a zoneinfo path, ``UTC``), else the
+    IANA name the /etc/localtime symlink points at, else /etc/timezone (Debian), else the current UTC
+    offset as ``GMT+H:MM``. The offset is the last resort because it ignores daylight saving changes.
+    """
+    env = os.environ if environ is None else environ
+    configured = env.get("TZ", "").strip().lstrip(":")
+    if configured:
+        name = _zone_from_path(configured) if configured.startswith("/") else configured
+        if _usable_zone(name):
+            return name
+    if not configured and os.path.islink(localtime):
+        name = _zone_from_path(os.path.realpath(localtime))
+        if _usable_zone(name):
+            return name
+    name = "" if configured else _read(timezone_file).strip()
+    if _usable_zone(name):
+        return name
+    import time
+
+    # $TZ set to a POSIX rule (e.g. CST-8) lands here at once: localtime() follows it, not /etc/localtime.
+    return _gmt_offset(time.localtime().tm_gmtoff)

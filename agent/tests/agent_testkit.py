@@ -160,7 +160,7 @@ class AgentProcess:
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
+            self.proc.send_signal(signal.SIGINT)  # the fast stop (SIGTERM waits for running tasks)
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:

@@ -26,7 +26,7 @@ ROUND_TRIPS = [
         '{"type":"hello","instance_id":"mi-0123","secret":"s3cr3t","agent_version":"0.1.0",'
         '"os_type":"Linux","os_name":"Debian GNU/Linux 12 (bookworm)","hostname":"web-1",'
         '"ips":["10.0.0.5","fd00::5"],"boot_id":"dee4d5da-4ed3-4b55-96db-4b21ee9937ae",'
-        '"held_tasks":["t-1:mi-0123","t-2.x_y"],"protocol":1}',
+        '"held_tasks":["t-1:mi-0123","t-2.x_y"],"protocol":2}',
     ),
     (p.Heartbeat(), '{"type":"heartbeat"}'),
     (
@@ -98,6 +98,100 @@ ROUND_TRIPS = [
         '"ref":"task.output"}',
     ),
 ]
+# Terminal session frames (docs/terminals.md).
+ROUND_TRIPS += [
+    (
+        p.SessionOpen(
+            session_id="s-abc1",
+            username="assist-user",
+            create_user=True,
+            command_line="",
+            cols=80,
+            rows=24,
+            idle_timeout=600.0,
+            max_duration=10800.0,
+            window=262144,
+        ),
+        '{"type":"session.open","session_id":"s-abc1","username":"assist-user","create_user":true,'
+        '"command_line":"","cols":80,"rows":24,"idle_timeout":600.0,"max_duration":10800.0,"window":262144}',
+    ),
+    (
+        p.SessionInput(session_id="s-abc1", data=b"ls\r"),
+        '{"type":"session.input","session_id":"s-abc1","data":"bHMN"}',
+    ),
+    (
+        p.SessionResize(session_id="s-abc1", cols=120, rows=40),
+        '{"type":"session.resize","session_id":"s-abc1","cols":120,"rows":40}',
+    ),
+    (
+        p.SessionAck(session_id="s-abc1", bytes=4096),
+        '{"type":"session.ack","session_id":"s-abc1","bytes":4096}',
+    ),
+    (
+        p.SessionClose(session_id="s-abc1", reason="ClientClosed"),
+        '{"type":"session.close","session_id":"s-abc1","reason":"ClientClosed"}',
+    ),
+    (
+        p.SessionOpened(session_id="s-abc1", pid=4242),
+        '{"type":"session.opened","session_id":"s-abc1","pid":4242}',
+    ),
+    (
+        p.SessionOutput(session_id="s-abc1", seq=1, data=b"\x1b[1mhi"),
+        '{"type":"session.output","session_id":"s-abc1","seq":1,"data":"G1sxbWhp"}',
+    ),
+    (
+        p.SessionClosed(session_id="s-abc1", reason="ProcessExited", detail="", exit_code=None),
+        '{"type":"session.closed","session_id":"s-abc1","reason":"ProcessExited","detail":"","exit_code":null}',
+    ),
+]
+# File transfer frames (docs/agent-protocol.md, "File transfers").
+_SHA = "a" * 64
+ROUND_TRIPS += [
+    (
+        p.FileSend(
+            task_id="fr-1", name="app.conf", target_dir="/etc/app", owner="root", group="root", mode="0644",
+            overwrite=False, size=10, sha256=_SHA, timeout=60.0,
+        ),
+        '{"type":"file.send","task_id":"fr-1","name":"app.conf","target_dir":"/etc/app","owner":"root",'
+        f'"group":"root","mode":"0644","overwrite":false,"size":10,"sha256":"{_SHA}","timeout":60.0}}',
+    ),
+    (
+        p.FileRead(task_id="fr-1", offset=0, length=262144),
+        '{"type":"file.read","task_id":"fr-1","offset":0,"length":262144}',
+    ),
+    (
+        p.FileData(task_id="fr-1", offset=0, data=b"key=value\n"),
+        '{"type":"file.data","task_id":"fr-1","offset":0,"data":"a2V5PXZhbHVlCg=="}',
+    ),
+    (
+        p.FileResult(
+            task_id="fr-1", status="Failed", error_code="FileAlreadyExists",
+            error_info="File already exists: /etc/app/app.conf", started_at=1700000000.5,
+            finished_at=1700000001.0,
+        ),
+        '{"type":"file.result","task_id":"fr-1","status":"Failed","error_code":"FileAlreadyExists",'
+        '"error_info":"File already exists: /etc/app/app.conf","started_at":1700000000.5,'
+        '"finished_at":1700000001.0}',
+    ),
+    (
+        p.FileAbort(task_id="fr-1", reason="The file is no longer on the server."),
+        '{"type":"file.abort","task_id":"fr-1","reason":"The file is no longer on the server."}',
+    ),
+]  # fmt: skip
+# Self-update frames (docs/agent-protocol.md, "Self-update").
+ROUND_TRIPS += [
+    (
+        p.UpdateOffer(version="0.2.0", sha256=_SHA, signature=b"\x01" * 64, size=123456,
+                      url="/agent/releases/0.2.0/assist-agent.pyz"),
+        f'{{"type":"update.offer","version":"0.2.0","sha256":"{_SHA}","signature":"{"AQEB" * 21 + "AQ=="}",'
+        '"size":123456,"url":"/agent/releases/0.2.0/assist-agent.pyz"}',
+    ),
+    (p.UpdateCheck(), '{"type":"update.check"}'),
+    (
+        p.UpdateStatus(state="rolled_back", version="0.2.0", detail="back on 0.1.0"),
+        '{"type":"update.status","state":"rolled_back","version":"0.2.0","detail":"back on 0.1.0"}',
+    ),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("frame", "wire"), ROUND_TRIPS, ids=[f.type for f, _ in ROUND_TRIPS])

@@ -18,7 +18,7 @@ from assist_agent.protocol import TaskAck, TaskOutput, TaskResend, TaskResult, T
 def test_hello_run_stream_result_ack(console_test) -> None:
     async def body(console: FakeConsole, agent: AgentProcess) -> None:
         hello = console.hellos[0]
-        assert (hello.instance_id, hello.secret, hello.protocol) == (INSTANCE_ID, SECRET, 1)
+        assert (hello.instance_id, hello.secret, hello.protocol) == (INSTANCE_ID, SECRET, 2)
         assert hello.os_type == "Linux" and hello.hostname and hello.held_tasks == ()
         assert hello.boot_id == Path("/proc/sys/kernel/random/boot_id").read_text().strip()
 
@@ -233,8 +233,9 @@ def test_agent_restart_reports_interrupted_tasks(console_test) -> None:
 
         await console.send(run_task("t-term", "sleep 30"))
         await console.expect(TaskStarted, "t-term")
-        # A clean stop (the console must keep serving meanwhile): the task is reported as interrupted.
-        assert await asyncio.to_thread(agent.signal, signal.SIGTERM) == 0
+        # A fast stop (SIGINT; SIGTERM drains, test_agent_drain.py) while the console keeps serving: the task
+        # is reported as interrupted.
+        assert await asyncio.to_thread(agent.signal, signal.SIGINT) == 0
         stopped = await console.expect(TaskResult, "t-term")
         spooled = (agent.state_dir / "spool" / "t-term" / "result.json").read_text()
         result = protocol.decode(spooled)

@@ -77,3 +77,26 @@ def test_sweep_removes_leftovers(tmp_path: Path) -> None:
     store.sweep()
     assert store.spooled_ids() == ["kept"]
     assert os.listdir(store.work_dir) == ["kept"]
+
+
+def test_a_final_result_forces_the_output_it_closes_to_disk(tmp_path: Path, monkeypatch) -> None:
+    """A task that ended before a power cut must be reported with its real outcome and whole output after
+    the boot: the result, the output and its index, and the directories naming them are fsynced."""
+    store = _store(tmp_path)
+    store.journal("t-1")
+    writer = store.open_output("t-1")
+    writer.append(1, b"line\n")
+    writer.close()
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    store.write_result(protocol.TaskResult("t-1", "Success", 0, "", "", 1.0, 2.0, 1))
+
+    spool = store.spool("t-1")
+    for path in (spool / "output", spool / "index", spool / "result.json", spool, store.spool_dir):
+        assert str(path.resolve()) in synced, f"{path} not forced to disk"
