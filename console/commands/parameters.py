@@ -40,6 +40,16 @@ BUILTINS = (
     "ACS::CommandId",
 )
 _BUILTIN_BY_KEY = {name.lower(): name for name in BUILTINS}
+
+
+def builtin_values(
+    *, region: str, account_id: str, instance_id: str, instance_name: str, invoke_id: str, command_id: str
+) -> dict[str, str]:
+    """The built-in parameters of one instance's run, in the order of ``BUILTINS``."""
+    values = (region, account_id, instance_id, instance_name, invoke_id, command_id)
+    return dict(zip(BUILTINS, values, strict=True))
+
+
 PLACEHOLDER = re.compile(r"\{\{([^{}]*)\}\}")
 _NAME = re.compile(r"[A-Za-z0-9_-]+")
 

@@ -3,6 +3,7 @@
 from django.db.models import Count, QuerySet
 
 from console.commands import patterns
+from console.commands.common import PublicCommand, public_command
 from console.commands.models import Command
 from console.errors import NotFound
 from console.iam.authz import allowed_resources
@@ -31,16 +32,48 @@ def commands_visible(principal: Principal) -> QuerySet[Command]:
     return commands.filter(id__in=[by_arn[resource] for resource in allowed])
 
 
-def command_of_account(principal: Principal, command_id: str, region: str = "") -> Command:
-    """A command of the principal's account (in ``region`` when given), for a service that authorizes
-    its own action on it. Another account's command does not exist."""
+def command_of_account(principal: Principal, command_id: str, region: str = "") -> Command | PublicCommand:
+    """A command of the principal's account (in ``region`` when given), or a common (public) command
+    named by its id or its name (the newest version), for a service that authorizes its own action on
+    it. Another account's command does not exist. Services that change a command refuse a public one."""
     commands = commands_of_account(principal)
     if region:
         commands = commands.filter(region=region)
     command = commands.filter(pk=command_id).first()
-    if command is None:
+    if command is not None:
+        return command
+    public = public_command(command_id)
+    if public is None:
         raise command_not_found(command_id)
-    return command
+    return public
+
+
+def command_resource_name(command: Command | PublicCommand) -> str:
+    """The last part of a command's ARN: its id, or for a public command its name (as the original's
+    policies name public commands, e.g. ``command/ACS-ECS-InstallPackage-for-linux.sh``)."""
+    return command.resource_name if isinstance(command, PublicCommand) else command.id
+
+
+def public_commands_visible(
+    principal: Principal, region: str, commands: list[PublicCommand]
+) -> list[PublicCommand]:
+    """The public commands among ``commands`` the principal may describe (``ecs:DescribeCommands`` on
+    ``command/<name>``; root sees all)."""
+    if principal.is_root:
+        return commands
+    by_arn = {arn(principal.account_id, region, "command", c.resource_name): c.name for c in commands}
+    allowed_names = {
+        by_arn[resource] for resource in allowed_resources(principal, "ecs:DescribeCommands", by_arn)
+    }
+    return [c for c in commands if c.name in allowed_names]
+
+
+def public_command_get(principal: Principal, command_id: str, region: str) -> PublicCommand:
+    """A public command (by id or name) the principal may see (pages)."""
+    public = public_command(command_id)
+    if public is None or not public_commands_visible(principal, region, [public]):
+        raise command_not_found(command_id)
+    return public
 
 
 def command_get(principal: Principal, command_id: str) -> Command:

@@ -4,6 +4,7 @@ Every function checks its input with the original's error codes first, then auth
 reference ram-policies.md section 4.2 on the command's ARN, then writes in one transaction.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -12,17 +13,28 @@ from django.db.models import Max
 
 from console.commands import limits
 from console.commands import parameters as cmd_params
+from console.commands.common import PublicCommand, public_command_refused
 from console.commands.models import Command
-from console.commands.selectors import command_of_account, commands_count
+from console.commands.selectors import command_of_account, command_resource_name, commands_count
 from console.errors import Forbidden
 from console.iam.authz import authorize
 from console.iam.models import Account
 from console.iam.principal import Principal, arn
 from console.ids import new_id
+from console.tags.services import tags_attach
 
 
 def _command_arn(principal: Principal, command: Command) -> str:
     return arn(principal.account_id, command.region, "command", command.id)
+
+
+def _own_command(principal: Principal, command_id: str, region: str, action: str) -> Command:
+    """A command of the account to change; a common (public) command is read-only (403
+    ``InvalidOperation.PublicCommand``)."""
+    command = command_of_account(principal, command_id, region)
+    if isinstance(command, PublicCommand):
+        raise public_command_refused(command, action)
+    return command
 
 
 @dataclass(frozen=True)
@@ -134,8 +146,9 @@ def command_create(
     timeout: object = 60,
     enable_parameter: bool = False,
     decode_error_code: str = "InvalidParameter.CommandContent",
+    tags: Mapping[str, str] | None = None,
 ) -> Command:
-    """Save a new command (CreateCommand)."""
+    """Save a new command (CreateCommand), with its tags."""
     region = region or settings.ASSIST_REGION
     fields = command_fields_check(
         name=name,
@@ -150,7 +163,15 @@ def command_create(
     )
     authorize(principal, "ecs:CreateCommand", [arn(principal.account_id, region, "command", "*")])
     with transaction.atomic():
-        return command_save(principal=principal, region=region, fields=fields)
+        command = command_save(principal=principal, region=region, fields=fields)
+        tags_attach(
+            account_id=principal.account_id,
+            region=region,
+            resource_type="command",
+            resource_ids=[command.id],
+            tags=tags or {},
+        )
+        return command
 
 
 def command_modify(
@@ -174,7 +195,7 @@ def command_modify(
         changes["working_dir"] = limits.check_working_dir(working_dir)
     if timeout is not None:
         changes["timeout"] = limits.check_timeout(timeout)
-    command = command_of_account(principal, command_id, region)
+    command = _own_command(principal, command_id, region, "modified")
     authorize(principal, "ecs:ModifyCommand", [_command_arn(principal, command)])
     if not changes:
         return command
@@ -202,8 +223,11 @@ def command_clone(
     enable_parameter: bool | None = None,
 ) -> Command:
     """A new command made from ``command_id`` with any attribute changed (None keeps the source's): the
-    next version of its family. Needs ``ecs:DescribeCommands`` on the source and ``ecs:CreateCommand``."""
+    next version of its family. Needs ``ecs:DescribeCommands`` on the source and ``ecs:CreateCommand``.
+    A common (public) command can be cloned too: the copy starts a family of the account's own."""
     source = command_of_account(principal, command_id, region)
+    region = region or settings.ASSIST_REGION
+    source_region = source.region if isinstance(source, Command) else region
     fields = command_fields_check(
         name=source.name if name is None else name,
         command_content=source.content if command_content is None else command_content,
@@ -214,17 +238,31 @@ def command_clone(
         timeout=source.timeout if timeout is None else timeout,
         enable_parameter=source.enable_parameter if enable_parameter is None else enable_parameter,
     )
-    authorize(principal, "ecs:DescribeCommands", [_command_arn(principal, source)])
-    authorize(principal, "ecs:CreateCommand", [arn(principal.account_id, source.region, "command", "*")])
+    authorize(
+        principal,
+        "ecs:DescribeCommands",
+        [arn(principal.account_id, source_region, "command", command_resource_name(source))],
+    )
+    authorize(principal, "ecs:CreateCommand", [arn(principal.account_id, source_region, "command", "*")])
+    family = source if isinstance(source, Command) else None
     with transaction.atomic():
-        return command_save(principal=principal, region=source.region, fields=fields, family=source)
+        return command_save(principal=principal, region=source_region, fields=fields, family=family)
 
 
 def command_delete(*, principal: Principal, command_id: str, region: str = "") -> None:
     """Delete a command (DeleteCommand), freeing quota. Invocations keep their own copy of the script, so
-    history is unaffected. (Scheduled tasks do not exist yet; when they do, a command one of them still
-    uses must be refused here.)"""
-    command = command_of_account(principal, command_id, region)
+    history is unaffected; a command a live periodic task still runs is refused (403
+    ``InvalidStatus.CmdIdInUse``, as the original)."""
+    from console.invocations.models import Invocation  # invocations sit above commands
+
+    command = _own_command(principal, command_id, region, "deleted")
     authorize(principal, "ecs:DeleteCommand", [_command_arn(principal, command)])
+    scheduled = Invocation.objects.filter(command_id=command.id, next_run_at__isnull=False)
+    in_use = list(scheduled.values_list("pk", flat=True)[:3])
+    if in_use:
+        raise Forbidden(
+            "InvalidStatus.CmdIdInUse",
+            f"The command {command.id} is in use by scheduled task(s) {', '.join(in_use)}; stop them first.",
+        )
     with transaction.atomic():
         Command.objects.filter(pk=command.pk).delete()

@@ -2,12 +2,22 @@
 
 from django.urls import path
 
-from console.commands import views
+from console.commands import library_views, views
 from console.invocations import views as invocation_views
 
 urlpatterns = [
     path("commands/", views.command_list, name="commands"),
     path("commands/new/", views.command_new, name="command_new"),
+    path("commands/common/", library_views.common_command_list, name="common_commands"),
+    path("commands/common/<str:command_id>/", library_views.common_command_detail, name="common_command"),
+    path(
+        "commands/common/<str:command_id>/run/", library_views.common_command_run, name="common_command_run"
+    ),
+    path(
+        "commands/common/<str:command_id>/clone/",
+        library_views.common_command_clone,
+        name="common_command_clone",
+    ),
     path("commands/<str:command_id>/", views.command_detail, name="command"),
     path("commands/<str:command_id>/edit/", views.command_edit, name="command_edit"),
     path("commands/<str:command_id>/clone/", views.command_clone, name="command_clone"),

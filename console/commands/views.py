@@ -4,22 +4,28 @@ service or selector, and render; a refused form is shown again with the service'
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from console.commands import parameters as cmd_params
 from console.commands import selectors, services
+from console.commands.common import public_command
 from console.commands.models import COMMAND_TYPES, Command
 from console.errors import NotFound, ServiceError
 from console.fleet import selectors as fleet_selectors
 from console.iam.principal import Principal
+from console.invocations import schedule
 from console.invocations import services as inv_services
+from console.web import command_preview, run_form
 from console.web.auth import principal_of
+from console.web.errors import form_error
 
-PARAM_PREFIX = "param."
+PREVIEW_PREFIX = "preview."  # the editor's preview values, one input per parameter name
+PREVIEW_INSTANCES = 200  # the editor's instance choice lists at most this many (by name)
 
 
 def _command_or_404(principal: Principal, command_id: str) -> Command:
@@ -63,9 +69,67 @@ def _command_form(request: HttpRequest) -> dict[str, Any]:
     }
 
 
+def _preview_values(request: HttpRequest) -> dict[str, str]:
+    return {
+        key[len(PREVIEW_PREFIX) :]: value
+        for key, value in request.POST.items()
+        if key.startswith(PREVIEW_PREFIX)
+    }
+
+
+def _parameter_context(request: HttpRequest, content: str, enabled: bool) -> dict[str, Any]:
+    summary = command_preview.parameter_summary(content, enabled=enabled)
+    typed = {name.lower(): value for name, value in _preview_values(request).items()}
+    fields = [{"name": name, "value": typed.get(name.lower(), "")} for name in summary.names]
+    return {"summary": summary, "preview_fields": fields}
+
+
 def _form_page(request: HttpRequest, context: dict[str, Any], error: str | None) -> HttpResponse:
-    context = {"types": COMMAND_TYPES, "nav": "commands", "error": error, **context}
+    principal = principal_of(request)
+    form = context["form"]
+    region = context["command"].region if context.get("command") else settings.ASSIST_REGION
+    instances = fleet_selectors.instances_visible(principal).filter(region=region).order_by("name", "id")
+    context = {
+        "types": COMMAND_TYPES,
+        "nav": "commands",
+        "error": error,
+        "preview_instances": list(instances[:PREVIEW_INSTANCES]),
+        "preview_region": region,
+        **_parameter_context(request, form.get("content", ""), bool(form.get("enable_parameter"))),
+        **context,
+    }
     return render(request, "commands/form.html", context, status=400 if error else 200)
+
+
+@login_required
+@require_POST
+def command_editor_parameters(request: HttpRequest) -> HttpResponse:
+    """The editor's parameter preview (htmx, as the script is typed): the names the content uses, one
+    preview value input per name, or why a placeholder is refused."""
+    enabled = request.POST.get("enable_parameter") == "on"
+    context = _parameter_context(request, request.POST.get("content", ""), enabled)
+    return render(request, "commands/_parameter_preview.html", context)
+
+
+@login_required
+@require_POST
+def command_editor_render(request: HttpRequest) -> HttpResponse:
+    """The editor's rendered preview: the script one instance would receive, rendered by the run's code."""
+    principal = principal_of(request)
+    region = request.POST.get("preview_region", "").strip() or settings.ASSIST_REGION
+    context: dict[str, Any] = {"preview": None, "preview_error": None}
+    try:
+        context["preview"] = command_preview.rendered_preview(
+            principal,
+            content=request.POST.get("content", "").replace("\r\n", "\n"),
+            enabled=request.POST.get("enable_parameter") == "on",
+            instance_id=request.POST.get("preview_instance", "").strip(),
+            values=_preview_values(request),
+            region=region,
+        )
+    except ServiceError as exc:
+        context["preview_error"] = exc
+    return render(request, "commands/_rendered_preview.html", context)
 
 
 @login_required
@@ -87,7 +151,7 @@ def command_new(request: HttpRequest) -> HttpResponse:
                 enable_parameter=form["enable_parameter"],
             )
         except ServiceError as exc:
-            error = exc.message
+            error = form_error(exc)
         else:
             return redirect("command", command_id=command.id)
     return _form_page(request, {"mode": "new", "form": form}, error)
@@ -96,6 +160,8 @@ def command_new(request: HttpRequest) -> HttpResponse:
 @login_required
 def command_detail(request: HttpRequest, command_id: str) -> HttpResponse:
     principal = principal_of(request)
+    if public_command(command_id) is not None:  # a common command's id or name: its own page
+        return redirect("common_command", command_id=command_id)
     command = _command_or_404(principal, command_id)
     context = {
         "command": command,
@@ -132,7 +198,7 @@ def command_edit(request: HttpRequest, command_id: str) -> HttpResponse:
                 timeout=form["timeout"],
             )
         except ServiceError as exc:
-            error = exc.message
+            error = form_error(exc)
         else:
             return redirect("command", command_id=command.id)
     return _form_page(request, {"mode": "edit", "form": form, "command": command}, error)
@@ -168,7 +234,7 @@ def command_clone(request: HttpRequest, command_id: str) -> HttpResponse:
                 enable_parameter=form["enable_parameter"],
             )
         except ServiceError as exc:
-            error = exc.message
+            error = form_error(exc)
         else:
             return redirect("command", command_id=clone.id)
     return _form_page(request, {"mode": "clone", "form": form, "command": source}, error)
@@ -185,7 +251,7 @@ def command_delete(request: HttpRequest, command_id: str) -> HttpResponse:
         try:
             services.command_delete(principal=principal, command_id=command.id)
         except ServiceError as exc:
-            error = exc.message
+            error = form_error(exc)
         else:
             return redirect("commands")
     context = {"command": command, "error": error, "nav": "commands"}
@@ -200,30 +266,20 @@ def command_run(request: HttpRequest, command_id: str) -> HttpResponse:
     command = _command_or_404(principal, command_id)
     names = cmd_params.names_in(command.content) if command.enable_parameter else ()
     form: dict[str, Any] = {"selected": [], "values": {}, "timeout": "", "working_dir": "", "username": ""}
+    form.update(schedule="once", frequency="", **run_form.EMPTY)
     error = None
     if request.method == "POST":
-        form = {
-            "selected": request.POST.getlist("instance_ids"),
-            # Empty inputs are left out: the name then renders as "" (or its default), and at most 10
-            # values may be passed.
-            "values": {name: request.POST.get(PARAM_PREFIX + name, "") for name in names},
-            "timeout": _text(request, "timeout"),
-            "working_dir": _text(request, "working_dir"),
-            "username": _text(request, "username"),
-        }
+        form = {**run_form.invoke_form(request.POST, names), **run_form.options_form(request.POST)}
         try:
             invocation = inv_services.invocation_invoke_command(
                 principal=principal,
                 command_id=command.id,
-                instance_ids=form["selected"],
                 region=command.region,
-                timeout=form["timeout"] or None,
-                working_dir=form["working_dir"] or None,
-                username=form["username"],
-                parameters={name: value for name, value in form["values"].items() if value != ""},
+                **run_form.invoke_arguments(form),
+                **run_form.options_arguments(form, form["schedule"]),
             )
-        except ServiceError as exc:
-            error = exc.message
+        except (ServiceError, schedule.FrequencyError) as exc:
+            error = form_error(exc)
         else:
             return redirect("invocation", invocation_id=invocation.id)
     instances = list(fleet_selectors.instances_visible(principal).filter(region=command.region))
@@ -235,5 +291,7 @@ def command_run(request: HttpRequest, command_id: str) -> HttpResponse:
         "form": form,
         "error": error,
         "nav": "commands",
+        "schedule_choices": schedule.FORM_CHOICES,
+        "reboot_choices": run_form.REBOOT_CHOICES,
     }
     return render(request, "commands/run.html", context, status=400 if error else 200)

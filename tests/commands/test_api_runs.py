@@ -70,9 +70,13 @@ INVOKE_REFUSALS = [
         id="11-values",
     ),  # fmt: skip
     pytest.param({"Parameters": json.dumps({"k" * 65: 1})}, 403, "ParameterKey.ExceedLimit", id="long-key"),
-    pytest.param({"RepeatMode": "Period"}, 400, "InvalidParameter.RepeatMode", id="repeat-mode"),
-    pytest.param({"ResourceTag.1.Key": "env"}, 400, "InvalidParameter.ResourceTag", id="resource-tag"),
-    pytest.param({"ContainerName": "web"}, 400, "InvalidParameter.ContainerName", id="container"),
+    pytest.param({"RepeatMode": "Period"}, 403, "MissingParam.Frequency", id="period-without-frequency"),
+    pytest.param({"RepeatMode": "DryRun"}, 400, "InvalidParameter.RepeatMode", id="dry-run"),
+    pytest.param({"Frequency": "at(2020-01-01 00:00:00)"}, 403, "InvalidParam.Frequency", id="expired-at"),
+    pytest.param(
+        {"ResourceTag.1.Key": "env"}, 400, "InvalidParameter.ResourceTag", id="resource-tag-and-ids"
+    ),
+    pytest.param({"ContainerName": "-web"}, 400, "InvalidParameter.ContainerName", id="container"),
     pytest.param({"Username": "u" * 256}, 403, "Username.ExceedLimit", id="long-username"),
 ]
 
@@ -183,6 +187,7 @@ INVOCATION_KEYS = {
     "ContainerName", "CreationTime", "Frequency", "InvocationStatus", "InvokeId", "InvokeInstances",
     "InvokeStatus", "Launcher", "OssOutputDelivery", "Parameters", "RepeatMode", "Tags", "TerminationMode",
     "Timed", "Timeout", "Username", "WorkingDir",
+    "MaxConcurrency", "MaxErrors",  # rate control, this server's extra fields (docs/api.md)
 }  # fmt: skip
 INSTANCE_KEYS = {
     "CreationTime", "Dropped", "ErrorCode", "ErrorInfo", "ExitCode", "FinishTime", "InstanceId",

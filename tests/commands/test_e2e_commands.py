@@ -60,6 +60,7 @@ def test_stop_invocation_terminates_a_running_script_and_its_children(embedded, 
             command_content=f"sleep 30 & echo $! > {pid_file}; wait",
             instance_id=[instance_id],
             timeout=60,
+            # No TerminationMode: the default (ProcessTree) stops the whole tree.
         )
     )
     invoke_id = ran.body.invoke_id

@@ -1,0 +1,46 @@
+#!/bin/sh
+# ACS-ECS-InstallPackage-for-linux.sh: install one or more packages with the machine's package manager
+# (apt-get, dnf, yum or zypper, detected in that order).
+# Parameters: packages (space-separated names), dry_run (true: print the commands and change nothing).
+set -eu
+
+packages='{{packages}}'
+dry_run='{{dry_run}}'
+
+run() {
+    if [ "$dry_run" = "true" ]; then
+        echo "would run: $*"
+    else
+        echo "running: $*"
+        "$@"
+    fi
+}
+
+manager=""
+for candidate in apt-get dnf yum zypper; do
+    if command -v "$candidate" >/dev/null 2>&1; then
+        manager=$candidate
+        break
+    fi
+done
+if [ -z "$manager" ]; then
+    echo "error: no supported package manager (apt-get, dnf, yum, zypper) was found" >&2
+    exit 2
+fi
+echo "package manager: $manager"
+
+# The names are split into separate arguments on purpose.
+# shellcheck disable=SC2086
+case "$manager" in
+    apt-get)
+        run env DEBIAN_FRONTEND=noninteractive apt-get update -q
+        run env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $packages
+        ;;
+    dnf | yum)
+        run "$manager" install -y $packages
+        ;;
+    zypper)
+        run zypper --non-interactive install $packages
+        ;;
+esac
+echo "done: installed $packages"
