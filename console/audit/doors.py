@@ -30,6 +30,7 @@ class ApiCall:
     params: dict[str, str] = field(default_factory=dict)
     access_key_id: str = ""
     user: Any = None  # the authenticated iam.User
+    principal: Any = None  # the authenticated Principal (a user, or a role session of one)
     error_code: str = ""
     error_message: str = ""
     body: dict[str, Any] = field(default_factory=dict)
@@ -53,7 +54,12 @@ def api_call_record(request: HttpRequest, call: ApiCall, status: int) -> None:
         user = call.user
         if user is None:  # not authenticated: attribute the attempt to the named key's account, if any
             user = _key_owner(call.access_key_id)
-        identity = Identity.of_user(user, call.access_key_id) if user is not None else Identity(account_id="")
+        if call.principal is not None:
+            identity = Identity.of_principal(call.principal)
+        elif user is not None:
+            identity = Identity.of_user(user, call.access_key_id)
+        else:
+            identity = Identity(account_id="")
         params = {k: v for k, v in call.params.items() if k != "AccessKeyId"}
         referenced = redact.resource_ids(params)
         for name in _RESPONSE_IDS:

@@ -5,7 +5,8 @@ a policy, e.g. AdministratorAccess). A refusal raises AccessDenied, which is its
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet, TextField
+from django.db.models.functions import Cast
 
 from console.audit.models import AuditEvent
 from console.iam.authz import authorize
@@ -28,6 +29,8 @@ class EventFilter:
     event: str = ""
     result: str = ""
     source: str = ""
+    resource: str = ""
+    access_key: str = ""
 
 
 def events_visible(principal: Principal) -> QuerySet[AuditEvent]:
@@ -36,7 +39,9 @@ def events_visible(principal: Principal) -> QuerySet[AuditEvent]:
 
 
 def events_search(principal: Principal, wanted: EventFilter) -> QuerySet[AuditEvent]:
-    """Newest first. ``event`` matches part of the event name, ``user`` the user name exactly."""
+    """Newest first. ``event`` matches part of the event name, ``user`` the user name exactly,
+    ``resource`` part of a resource's ARN or of an id the request named (an instance, invocation, command,
+    ...), ``access_key`` the signing key's id exactly."""
     events = events_visible(principal)
     if wanted.since is not None:
         events = events.filter(event_time__gte=wanted.since)
@@ -48,6 +53,13 @@ def events_search(principal: Principal, wanted: EventFilter) -> QuerySet[AuditEv
         events = events.filter(event_name__icontains=wanted.event)
     if wanted.source:
         events = events.filter(source=wanted.source)
+    if wanted.access_key:
+        events = events.filter(access_key_id=wanted.access_key)
+    if wanted.resource:
+        # The ARNs and the referenced ids are JSON; their text is searched (within the account's rows).
+        events = events.annotate(
+            resources_text=Cast("resources", TextField()), additional_text=Cast("additional", TextField())
+        ).filter(Q(resources_text__icontains=wanted.resource) | Q(additional_text__icontains=wanted.resource))
     if wanted.result == "success":
         events = events.filter(success=True)
     if wanted.result == "error":

@@ -38,6 +38,14 @@ class Identity:
 
     @classmethod
     def of_principal(cls, principal: Any) -> "Identity":
+        if getattr(principal, "is_role_session", False):
+            return cls(
+                account_id=principal.account_id,
+                identity_type="assumed-role",
+                principal_id=f"{principal.role_id}:{principal.session_name}",
+                user_name=f"{principal.user_name} as {principal.role_name}/{principal.session_name}"[:140],
+                access_key_id=principal.access_key_id,
+            )
         return cls(
             account_id=principal.account_id,
             identity_type="root-account" if principal.is_root else "ram-user",

@@ -48,6 +48,8 @@ def _filter(query: Any) -> selectors.EventFilter:
         event=query.get("event", "").strip(),
         result=result,
         source=source,
+        resource=query.get("resource", "").strip(),
+        access_key=query.get("access_key", "").strip(),
     )
 
 

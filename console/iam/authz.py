@@ -9,7 +9,9 @@
 Condition keys come from the principal (``acs:SourceIp``, ``acs:SecureTransport``, ``acs:MFAPresent``),
 the clock (``acs:CurrentTime``) and the caller's ``context`` (e.g. ``ecs:CommandRunAs``). A caller may pass
 ``context["resource_tags"] = {arn: {key: value}}``: the tags of each resource are seen as
-``acs:ResourceTag/<key>`` and ``ecs:tag/<key>`` while that resource is evaluated. The decision itself is
+``acs:ResourceTag/<key>`` and ``ecs:tag/<key>`` while that resource is evaluated; the tags stored on the
+resources (``console.tags``) are loaded for that too, once per call and only when a policy of the principal
+has a tag condition (caller-given tags win). The decision itself is
 ``console.iam.policy.decide`` (pure); this module only loads the policies, in one query.
 
 Every refusal by ``authorize`` goes to the audit trail (``console.audit.services.access_denied_record``:
@@ -27,11 +29,12 @@ from console.audit import services as audit_services
 from console.errors import ServiceError
 from console.iam import policy
 from console.iam.principal import Principal, principal_arn
-from console.iam.selectors import attached_policies_of_user
+from console.iam.selectors import attached_policies_of_role, attached_policies_of_user
 
 logger = logging.getLogger(__name__)
 
 RESOURCE_TAGS = "resource_tags"
+TAG_CONDITION_PREFIXES = ("acs:resourcetag/", "ecs:tag/")
 
 
 class AccessDenied(ServiceError):
@@ -51,15 +54,60 @@ def request_context(principal: Principal) -> dict[str, policy.ContextValue]:
         "acs:SourceIp": principal.source_ip,
         "acs:CurrentTime": timezone.now().astimezone(UTC).isoformat(),
         "acs:SecureTransport": principal.secure_transport,
-        "acs:MFAPresent": False,
+        "acs:MFAPresent": principal.mfa_present,
     }
 
 
+SESSION_POLICY_NAME = "session policy"
+
+
+def policies_of(principal: Principal) -> list[policy.AttachedPolicy]:
+    """The identity policies that apply to a non-root principal: a RAM user's own and its groups', or a
+    role session's role policies. Raises PolicyDocumentError when a stored document no longer parses."""
+    if principal.is_role_session:
+        return attached_policies_of_role(principal.role_id)
+    return attached_policies_of_user(principal.user_id)
+
+
+def session_policy_of(principal: Principal) -> policy.AttachedPolicy | None:
+    if not principal.session_policy:
+        return None
+    return policy.AttachedPolicy(SESSION_POLICY_NAME, policy.parse(principal.session_policy), "session")
+
+
+def principal_type_of(principal: Principal) -> str:
+    if principal.is_role_session:
+        return "assumed-role"
+    return "root-account" if principal.is_root else "ram-user"
+
+
+def _tag_conditions_in(attached: Iterable[policy.AttachedPolicy]) -> bool:
+    """Whether any statement has a condition on a resource tag (only then are tags worth loading)."""
+    return any(
+        condition.key.lower().startswith(TAG_CONDITION_PREFIXES)
+        for entry in attached
+        for statement in entry.policy.statements
+        for condition in statement.conditions
+    )
+
+
+def _stored_tags(attached: list[policy.AttachedPolicy], resources: list[str]) -> dict[str, dict[str, str]]:
+    if not _tag_conditions_in(attached):
+        return {}
+    from console.tags.selectors import tags_for_arns  # tags build on iam, not the other way round
+
+    return tags_for_arns(resources)
+
+
 def _request(
-    principal: Principal, action: str, resources: list[str], context: Mapping[str, Any] | None
+    principal: Principal,
+    action: str,
+    resources: list[str],
+    context: Mapping[str, Any] | None,
+    stored_tags: Mapping[str, Mapping[str, str]] | None = None,
 ) -> policy.Request:
     extra = dict(context or {})
-    tags = extra.pop(RESOURCE_TAGS, None) or {}
+    tags = {**(stored_tags or {}), **(extra.pop(RESOURCE_TAGS, None) or {})}
     merged = {**extra, **request_context(principal)}
     if not principal.source_ip:
         del merged["acs:SourceIp"]  # unknown is absent, not "" (which no IpAddress would match anyway)
@@ -71,21 +119,27 @@ def decision_for(
     action: str,
     resources: Iterable[str],
     context: Mapping[str, Any] | None = None,
+    trust_policy: policy.AttachedPolicy | None = None,
 ) -> policy.Decision:
     """The full decision (with the statements that made it), for explanations and the simulator."""
-    request = _request(principal, action, list(resources), context)
+    resources = list(resources)
     attached: list[policy.AttachedPolicy] = []
-    if not principal.is_root and all(policy.account_of(r) == principal.account_id for r in request.resources):
+    session = None
+    if not principal.is_root and all(policy.account_of(r) == principal.account_id for r in resources):
         try:
-            attached = attached_policies_of_user(principal.user_id)
+            attached = policies_of(principal)
+            session = session_policy_of(principal)
         except policy.PolicyDocumentError:
-            logger.exception("a stored policy of user %s no longer parses; refusing", principal.user_id)
-            return policy.Decision("ImplicitDeny", (), request.resources[0] if request.resources else None)
+            logger.exception("a stored policy of %s no longer parses; refusing", principal_arn(principal))
+            return policy.Decision("ImplicitDeny", (), resources[0] if resources else None)
+    request = _request(principal, action, resources, context, _stored_tags(attached, resources))
     return policy.decide(
-        principal_type="root-account" if principal.is_root else "ram-user",
+        principal_type=principal_type_of(principal),  # type: ignore[arg-type]
         account_id=principal.account_id,
         request=request,
         policies=attached,
+        session_policy=session,
+        trust_policy=trust_policy,
     )
 
 
@@ -94,10 +148,12 @@ def authorize(
     action: str,
     resources: Iterable[str],
     context: Mapping[str, Any] | None = None,
+    trust_policy: policy.AttachedPolicy | None = None,
 ) -> None:
-    """Raise AccessDenied unless ``principal`` may perform ``action`` on every one of ``resources``."""
+    """Raise AccessDenied unless ``principal`` may perform ``action`` on every one of ``resources`` (and,
+    for ``sts:AssumeRole``, unless the role's ``trust_policy`` lets the principal in too)."""
     resources = list(resources)
-    decision = decision_for(principal, action, resources, context)
+    decision = decision_for(principal, action, resources, context, trust_policy)
     if not decision.allowed:
         denied = AccessDenied(action, decision.resource or (resources[0] if resources else "*"))
         audit_services.access_denied_record(principal, action, denied.resource, denied.message)
@@ -126,15 +182,21 @@ def allowed_resources(
     if principal.is_root:
         return {r for r in resources if policy.account_of(r) == principal.account_id}
     try:
-        attached = attached_policies_of_user(principal.user_id)
+        attached = policies_of(principal)
+        session = session_policy_of(principal)
     except policy.PolicyDocumentError:
-        logger.exception("a stored policy of user %s no longer parses; refusing", principal.user_id)
+        logger.exception("a stored policy of %s no longer parses; refusing", principal_arn(principal))
         return set()
+    stored_tags = _stored_tags(attached, resources)
     allowed = set()
     for resource in resources:
-        request = _request(principal, action, [resource], context)
+        request = _request(principal, action, [resource], context, stored_tags)
         decision = policy.decide(
-            principal_type="ram-user", account_id=principal.account_id, request=request, policies=attached
+            principal_type=principal_type_of(principal),  # type: ignore[arg-type]
+            account_id=principal.account_id,
+            request=request,
+            policies=attached,
+            session_policy=session,
         )
         if decision.allowed:
             allowed.add(resource)
@@ -148,8 +210,9 @@ def decision_for_user(
     context: Mapping[str, policy.ContextValue] | None = None,
     resource_tags: Mapping[str, Mapping[str, str]] | None = None,
 ) -> policy.Decision:
-    """The policy simulator: what ``subject``'s pooled policies decide in a context the caller states
-    (only ``acs:CurrentTime`` defaults to now). Same account wall and root rule as ``authorize``."""
+    """The policy simulator: what ``subject``'s pooled policies (a user's, or a role session's with its
+    session policy) decide in a context the caller states (only ``acs:CurrentTime`` defaults to now).
+    Same account wall and root rule as ``authorize``."""
     request = policy.Request(
         action,
         tuple(resources),
@@ -157,10 +220,11 @@ def decision_for_user(
         resource_tags or {},
         principal_arn(subject),
     )
-    attached = [] if subject.is_root else attached_policies_of_user(subject.user_id)
+    attached = [] if subject.is_root else policies_of(subject)
     return policy.decide(
-        principal_type="root-account" if subject.is_root else "ram-user",
+        principal_type=principal_type_of(subject),  # type: ignore[arg-type]
         account_id=subject.account_id,
         request=request,
         policies=attached,
+        session_policy=session_policy_of(subject),
     )

@@ -8,7 +8,9 @@ on the user's ARN, ...).
 """
 
 from typing import Any
+from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -17,24 +19,13 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from console.errors import NotFound, ServiceError
-from console.iam import authz, services
+from console.iam import authz, policy_examples, services, sts
 from console.iam import policy as policy_lang
 from console.iam import selectors as iam_selectors
-from console.iam.models import AccessKey, Group, Policy, User
+from console.iam.effective import effective_statements
+from console.iam.models import AccessKey, Group, Policy, Role, User
 from console.iam.principal import Principal, ram_arn
 from console.iam.views import gate
-
-POLICY_EXAMPLE = """{
-  "Version": "1",
-  "Statement": [
-    {
-      "Effect": "Allow",
-      "Action": ["ecs:RunCommand", "ecs:DescribeInvocation*"],
-      "Resource": ["acs:ecs:*:*:instance/*", "acs:ecs:*:*:command/*"],
-      "Condition": {"StringEquals": {"acs:ResourceTag/env": "test"}}
-    }
-  ]
-}"""
 
 
 def _note(request: HttpRequest, event_name: str, *resources: str) -> None:
@@ -148,10 +139,19 @@ def _user_page(
             detach=("ram:DetachPolicyFromUser", "user", user.name),
         )
         | ({"create_key": False, "delete_key": False} if user.is_root and not principal.is_root else {}),
+        **_effective(Principal.for_user(user)),
         "nav": "iam",
         **extra,
     }
     return render(request, "iam/user.html", context, status=status)
+
+
+def _effective(subject: Principal) -> dict[str, Any]:
+    """The subject's effective statements for its page (or why they cannot be read)."""
+    try:
+        return {"effective": effective_statements(subject), "effective_error": ""}
+    except policy_lang.PolicyDocumentError:
+        return {"effective": [], "effective_error": "A policy no longer parses: every request is refused."}
 
 
 @login_required
@@ -307,20 +307,34 @@ def group_member_remove(request: HttpRequest, name: str) -> HttpResponse:
 # ---------------------------------------------------------------------- attaching and detaching
 
 
-def _target(principal: Principal, kind: str, name: str) -> User | Group:
+def _target(principal: Principal, kind: str, name: str) -> User | Group | Role:
+    if kind == "role":
+        return _role(principal, name)
     return _user(principal, name) if kind == "user" else _group(principal, name)
 
 
 def _target_page(
-    request: HttpRequest, principal: Principal, target: User | Group, **extra: Any
+    request: HttpRequest, principal: Principal, target: User | Group | Role, **extra: Any
 ) -> HttpResponse:
     if isinstance(target, User):
         return _user_page(request, principal, target, **extra)
+    if isinstance(target, Role):
+        return _role_page(request, principal, target, **extra)
     return _group_page(request, principal, target, **extra)
 
 
-def _target_kwargs(target: User | Group) -> dict[str, User | Group]:
-    return {"to_user": target} if isinstance(target, User) else {"to_group": target}
+KIND_EVENT = {"user": "User", "group": "Group", "role": "Role"}
+
+
+def _target_kwargs(target: User | Group | Role, prefix: str = "to") -> dict[str, User | Group | Role]:
+    kind = "user" if isinstance(target, User) else "role" if isinstance(target, Role) else "group"
+    return {f"{prefix}_{kind}": target}
+
+
+def _target_arn(principal: Principal, kind: str, target: User | Group | Role) -> str:
+    if kind == "role":
+        return sts.role_arn_of(principal.account_id, target.name)
+    return ram_arn(principal.account_id, kind, target.name)
 
 
 @login_required
@@ -328,8 +342,7 @@ def _target_kwargs(target: User | Group) -> dict[str, User | Group]:
 def policy_attach(request: HttpRequest, kind: str, name: str) -> HttpResponse:
     principal = gate(request)
     target = _target(principal, kind, name)
-    event = "AttachPolicyToUser" if kind == "user" else "AttachPolicyToGroup"
-    _note(request, event, ram_arn(principal.account_id, kind, target.name))
+    _note(request, f"AttachPolicyTo{KIND_EVENT[kind]}", _target_arn(principal, kind, target))
     try:
         policy = _policy(principal, request.POST.get("policy", ""))
         services.policy_attach(principal=principal, policy=policy, **_target_kwargs(target))  # type: ignore[arg-type]
@@ -361,12 +374,10 @@ def policy_detach(request: HttpRequest, kind: str, name: str) -> HttpResponse:
             back=back,
             fields={"policy": ref},
         )
-    event = "DetachPolicyFromUser" if kind == "user" else "DetachPolicyFromGroup"
-    _note(request, event, ram_arn(principal.account_id, kind, target.name))
+    _note(request, f"DetachPolicyFrom{KIND_EVENT[kind]}", _target_arn(principal, kind, target))
     try:
         policy = _policy(principal, ref)
-        from_target = {"from_user": target} if kind == "user" else {"from_group": target}
-        services.policy_detach(principal=principal, policy=policy, **from_target)  # type: ignore[arg-type]
+        services.policy_detach(principal=principal, policy=policy, **_target_kwargs(target, "from"))  # type: ignore[arg-type]
     except ServiceError as exc:
         return _target_page(
             request, principal, target, status=_error_status(exc), error=_failed(request, exc)
@@ -381,11 +392,19 @@ def policy_detach(request: HttpRequest, kind: str, name: str) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def policy_create(request: HttpRequest) -> HttpResponse:
+    """The policy editor: a new custom policy, or with ``policy=<name>`` (query or form) a new default
+    version of that custom policy."""
     principal = gate(request)
+    editing = (request.POST.get("policy") or request.GET.get("policy") or "").strip()
+    if editing:
+        return _policy_edit(request, principal, editing)
+    # ?example=<key> starts the editor from one of the reference's samples; a POST keeps what was typed.
+    examples = policy_examples.examples(settings.ASSIST_REGION)
+    chosen = policy_examples.example(settings.ASSIST_REGION, request.GET.get("example", ""))
     form = {
         "name": request.POST.get("name", "").strip(),
         "description": request.POST.get("description", "").strip(),
-        "document": request.POST.get("document", POLICY_EXAMPLE),
+        "document": request.POST.get("document", chosen.text),
     }
     error = None
     problems: list[policy_lang.ValidationError] = []
@@ -409,10 +428,62 @@ def policy_create(request: HttpRequest) -> HttpResponse:
         "form": form,
         "error": error and _failed(request, error),
         "problems": problems,
+        "examples": examples,
+        "chosen": None if request.method == "POST" else chosen,
         "max_chars": policy_lang.MAX_DOCUMENT_CHARS,
         "nav": "iam",
     }
     return render(request, "iam/policy_form.html", context, status=_error_status(error) if error else 200)
+
+
+def _policy_edit(request: HttpRequest, principal: Principal, name: str) -> HttpResponse:
+    """Saving makes the document a new version and the default at once; the oldest version that is not
+    the default makes room when five are kept (RAM's DeleteOldestNonDefaultVersionWhenLimitExceeded)."""
+    try:
+        policy = iam_selectors.policy_by_name(principal, name, Policy.CUSTOM)
+    except NotFound as missing:
+        raise Http404(missing.message) from missing
+    document = request.POST.get("document", policy.document)
+    error = None
+    problems: list[policy_lang.ValidationError] = []
+    if request.method == "POST":
+        _note(request, "CreatePolicyVersion", ram_arn(principal.account_id, "policy", policy.name))
+        try:
+            version = services.policy_version_create(
+                principal=principal,
+                policy=policy,
+                document=document,
+                set_as_default=True,
+                rotate_strategy=services.ROTATE_DELETE_OLDEST,
+            )
+        except ServiceError as exc:
+            error = exc
+            if exc.code == "MalformedPolicyDocument":
+                problems = policy_lang.validate(document)
+        else:
+            messages.success(request, f"Policy {policy.name}: {version.version_id} saved; it applies now.")
+            return redirect(f"{reverse('iam-policy-create')}?{urlencode({'policy': policy.name})}")
+    policy.refresh_from_db()
+    attachments = policy.attachments.filter(account_id=principal.account_id).select_related(
+        "user", "group", "role"
+    )
+    context = {
+        "policy": policy,
+        "versions": iam_selectors.policy_versions_of(policy),
+        "attached_to": [
+            (kind, target.name)
+            for row in attachments
+            for kind, target in (("user", row.user), ("group", row.group), ("role", row.role))
+            if target is not None
+        ],
+        "document": document,
+        "error": error and _failed(request, error),
+        "problems": problems,
+        "max_chars": policy_lang.MAX_DOCUMENT_CHARS,
+        "may": _may(principal, edit=("ram:CreatePolicyVersion", "policy", policy.name)),
+        "nav": "iam",
+    }
+    return render(request, "iam/policy_edit.html", context, status=_error_status(error) if error else 200)
 
 
 @login_required
@@ -469,3 +540,118 @@ def _confirm(
         "nav": "iam",
     }
     return render(request, "iam/confirm.html", context, status=status)
+
+
+# ------------------------------------------------------------------------------------------- roles
+
+TRUST_EXAMPLE = """{{
+  "Version": "1",
+  "Statement": [
+    {{
+      "Effect": "Allow",
+      "Action": "sts:AssumeRole",
+      "Principal": {{"RAM": ["acs:ram::{account}:root"]}}
+    }}
+  ]
+}}"""
+
+
+def _role(principal: Principal, name: str) -> Role:
+    try:
+        return sts.role_by_name(principal, name)
+    except NotFound as missing:
+        raise Http404(missing.message) from missing
+
+
+def _role_page(
+    request: HttpRequest, principal: Principal, role: Role, *, status: int = 200, **extra: Any
+) -> HttpResponse:
+    attached = list(role.policy_attachments.select_related("policy").order_by("policy__name"))
+    attached_ids = {a.policy_id for a in attached}
+    arn_name = role.name.lower()
+    context = {
+        "role": role,
+        "role_arn": sts.role_arn_of(role.account_id, role.name),
+        "attached": attached,
+        "attachable": [
+            p
+            for p in iam_selectors.policies_visible(principal).order_by("policy_type", "name")
+            if p.pk not in attached_ids
+        ],
+        "may": _may(
+            principal,
+            attach=("ram:AttachPolicyToRole", "role", arn_name),
+            detach=("ram:DetachPolicyFromRole", "role", arn_name),
+            delete=("ram:DeleteRole", "role", arn_name),
+        ),
+        **_effective(sts.role_principal(role, session_name="console")),
+        "nav": "iam",
+        **extra,
+    }
+    return render(request, "iam/role.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def role_create(request: HttpRequest) -> HttpResponse:
+    principal = gate(request)
+    form = {
+        "name": request.POST.get("name", "").strip(),
+        "description": request.POST.get("description", "").strip(),
+        "trust_policy": request.POST.get("trust_policy", TRUST_EXAMPLE.format(account=principal.account_id)),
+        "max_session_duration": request.POST.get("max_session_duration", str(sts.DEFAULT_DURATION)),
+    }
+    error = None
+    if request.method == "POST":
+        _note(request, "CreateRole", sts.role_arn_of(principal.account_id, form["name"]))
+        try:
+            duration = int(form["max_session_duration"])
+        except ValueError:
+            error = ServiceError(
+                "InvalidParameter.MaxSessionDuration", "The maximum session is a number of seconds."
+            )
+        else:
+            try:
+                role = sts.role_create(
+                    principal=principal,
+                    name=form["name"],
+                    trust_policy=form["trust_policy"],
+                    description=form["description"],
+                    max_session_duration=duration,
+                )
+            except ServiceError as exc:
+                error = exc
+            else:
+                messages.success(request, f"Role {role.name} created. Attach policies to say what it may do.")
+                return redirect("iam-role", name=role.name)
+    context = {"form": form, "error": error and _failed(request, error), "nav": "iam"}
+    return render(request, "iam/role_form.html", context, status=_error_status(error) if error else 200)
+
+
+@login_required
+@require_http_methods(["GET"])
+def role_detail(request: HttpRequest, name: str) -> HttpResponse:
+    principal = gate(request)
+    return _role_page(request, principal, _role(principal, name))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def role_delete(request: HttpRequest, name: str) -> HttpResponse:
+    principal = gate(request)
+    role = _role(principal, name)
+    confirm = {
+        "title": "Delete role",
+        "message": f"Delete the role {role.name}? Its temporary credentials stop working at once.",
+        "button": "Delete role",
+        "back": reverse("iam-role", kwargs={"name": role.name}),
+    }
+    if request.method == "GET":
+        return _confirm(request, **confirm)
+    _note(request, "DeleteRole", sts.role_arn_of(principal.account_id, role.name))
+    try:
+        sts.role_delete(principal=principal, role=role)
+    except ServiceError as exc:
+        return _confirm(request, **confirm, error=_failed(request, exc), status=_error_status(exc))
+    messages.success(request, f"Role {role.name} deleted.")
+    return redirect("iam")

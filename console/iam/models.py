@@ -27,6 +27,14 @@ class User(AbstractBaseUser):
     is_root = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # RAM's profile of a user (the RAM API's CreateUser/UpdateUser; not used by the console log-in).
+    display_name = models.CharField(max_length=128, blank=True)
+    comments = models.CharField(max_length=128, blank=True)
+    email = models.CharField(max_length=128, blank=True)
+    mobile_phone = models.CharField(max_length=32, blank=True)
+    updated_at = models.DateTimeField(null=True, blank=True)
+    # When the console password (RAM's "login profile") was set; None while the user has none.
+    login_profile_created_at = models.DateTimeField(null=True, blank=True)
 
     USERNAME_FIELD = "login_name"
     REQUIRED_FIELDS: list[str] = []
@@ -73,6 +81,11 @@ class Policy(models.Model):
     document = models.TextField()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Policy versions (``PolicyVersion``): ``document`` is always the default version's document (the
+    # services keep them in step), so the evaluator reads one column. ``last_version_number`` numbers
+    # new versions (RAM never reuses a deleted version's id).
+    default_version = models.CharField(max_length=8, default="v1")
+    last_version_number = models.PositiveIntegerField(default=1)
 
     class Meta:
         constraints = [
@@ -93,6 +106,24 @@ class Policy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.policy_type}:{self.name}"
+
+
+class PolicyVersion(models.Model):
+    """One version of a policy (``v1``, ``v2``, ...; at most 5 kept). The policy's ``default_version``
+    names the one that is evaluated; its document is copied into ``Policy.document``."""
+
+    policy = models.ForeignKey(Policy, on_delete=models.CASCADE, related_name="versions")
+    version_id = models.CharField(max_length=8)
+    document = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "version_id"], name="policy_version_unique_id")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.policy_id}:{self.version_id}"
 
 
 class Group(models.Model):
@@ -124,9 +155,50 @@ class GroupMembership(models.Model):
         return f"{self.user_id} in {self.group_id}"
 
 
+class Role(models.Model):
+    """A RAM role: no password and no keys of its own; trusted principals assume it (STS AssumeRole) and
+    get temporary credentials with the role's policies. ``trust_policy`` is the JSON text (validated)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="roles")
+    name = models.CharField(max_length=64)
+    description = models.CharField(max_length=1024, blank=True)
+    trust_policy = models.TextField()
+    max_session_duration = models.PositiveIntegerField(default=3600)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "name"], name="role_unique_name_per_account")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RoleSession(models.Model):
+    """Temporary credentials from AssumeRole: an ``STS.`` access key, its secret (encrypted at rest, so
+    signatures can be checked) and a security token (only its hash is kept). ``user`` assumed the role
+    (through a key of its own or of another session); ``session_policy`` narrows the role's rights."""
+
+    access_key_id = models.CharField(primary_key=True, max_length=64)
+    role = models.ForeignKey(Role, on_delete=models.CASCADE, related_name="sessions")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="role_sessions")
+    session_name = models.CharField(max_length=64)
+    session_policy = models.TextField(blank=True)
+    source_identity = models.CharField(max_length=64, blank=True)
+    secret_encrypted = models.TextField()
+    token_hash = models.CharField(max_length=64)
+    source_ip = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.role_id}/{self.session_name}"
+
+
 class PolicyAttachment(models.Model):
-    """A policy attached to exactly one user or one group of ``account``. A policy in use cannot be
-    deleted (PROTECT); deleting the user or group removes its attachments."""
+    """A policy attached to exactly one user, group or role of ``account``. A policy in use cannot be
+    deleted (PROTECT); deleting the user, group or role removes its attachments."""
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="policy_attachments")
     policy = models.ForeignKey(Policy, on_delete=models.PROTECT, related_name="attachments")
@@ -136,13 +208,17 @@ class PolicyAttachment(models.Model):
     group = models.ForeignKey(
         Group, null=True, blank=True, on_delete=models.CASCADE, related_name="policy_attachments"
     )
+    role = models.ForeignKey(
+        Role, null=True, blank=True, on_delete=models.CASCADE, related_name="policy_attachments"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(user__isnull=False, group__isnull=True)
-                | models.Q(user__isnull=True, group__isnull=False),
+                condition=models.Q(user__isnull=False, group__isnull=True, role__isnull=True)
+                | models.Q(user__isnull=True, group__isnull=False, role__isnull=True)
+                | models.Q(user__isnull=True, group__isnull=True, role__isnull=False),
                 name="policy_attachment_one_target",
             ),
             models.UniqueConstraint(
@@ -155,7 +231,13 @@ class PolicyAttachment(models.Model):
                 condition=models.Q(group__isnull=False),
                 name="policy_attachment_unique_group",
             ),
+            models.UniqueConstraint(
+                fields=["policy", "role"],
+                condition=models.Q(role__isnull=False),
+                name="policy_attachment_unique_role",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.policy_id} -> {'user' if self.user_id else 'group'} {self.user_id or self.group_id}"
+        kind = "user" if self.user_id else "group" if self.group_id else "role"
+        return f"{self.policy_id} -> {kind} {self.user_id or self.group_id or self.role_id}"

@@ -5,7 +5,7 @@ from django.db.models import Q, QuerySet
 
 from console.errors import NotFound
 from console.iam import policy as policy_lang
-from console.iam.models import Group, Policy, PolicyAttachment, User
+from console.iam.models import Group, Policy, PolicyAttachment, PolicyVersion, User
 from console.iam.principal import Principal
 
 
@@ -58,3 +58,38 @@ def attached_policies_of_user(user_id: int) -> list[policy_lang.AttachedPolicy]:
         )
         for row in rows
     ]
+
+
+def attached_policies_of_role(role_id: int) -> list[policy_lang.AttachedPolicy]:
+    """The policies attached to a role, in one query."""
+    rows = PolicyAttachment.objects.filter(role_id=role_id).select_related("policy").order_by("pk")
+    return [
+        policy_lang.AttachedPolicy(
+            name=row.policy.name, policy=policy_lang.parse(row.policy.document), attached="role"
+        )
+        for row in rows
+    ]
+
+
+def ram_user_by_name(principal: Principal, name: str) -> User:
+    """A RAM user of the principal's account (the root user is not a RAM user)."""
+    user = users_visible(principal).filter(name=name, is_root=False).first()
+    if user is None:
+        raise NotFound("EntityNotExist.User", f"The user does not exist: {name}.")
+    return user
+
+
+def policy_versions_of(policy: Policy) -> list[PolicyVersion]:
+    """A policy's versions, oldest first. A policy stored before versions existed (none stored) has its
+    document as an implicit default ``v1``."""
+    versions = list(policy.versions.order_by("pk"))
+    if not versions:
+        versions = [
+            PolicyVersion(
+                policy=policy,
+                version_id=policy.default_version,
+                document=policy.document,
+                created_at=policy.created_at,
+            )
+        ]
+    return versions

@@ -1,4 +1,4 @@
-"""The account's RAM page: users, groups, policies, and a policy simulator for one of its users."""
+"""The account's RAM page: users, groups, roles, policies, and a policy simulator for a user or role."""
 
 import json
 from typing import Any
@@ -10,8 +10,10 @@ from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
 from console.errors import ServiceError
-from console.iam import authz
+from console.iam import authz, sts
+from console.iam import policy as policy_lang
 from console.iam import selectors as iam_selectors
+from console.iam.models import Role
 from console.iam.principal import Principal, ram_arn
 from console.web.auth import principal_of
 
@@ -47,7 +49,14 @@ def _overview(principal: Principal) -> dict[str, Any]:
         .annotate(in_use=Count("attachments", filter=Q(attachments__account_id=principal.account_id)))
         .order_by("policy_type", "name")
     )
-    return {"users": users, "groups": groups, "policies": policies}
+    roles = []
+    if authz.can(principal, "ram:ListRoles", [ram_arn(principal.account_id, "role", "*")]):
+        roles = list(
+            Role.objects.filter(account_id=principal.account_id)
+            .order_by("name")
+            .prefetch_related("policy_attachments__policy")
+        )
+    return {"users": users, "groups": groups, "policies": policies, "roles": roles}
 
 
 def _json_object(text: str, field: str) -> dict[str, Any]:
@@ -62,8 +71,27 @@ def _json_object(text: str, field: str) -> dict[str, Any]:
     return value
 
 
+def _subject(principal: Principal, post: Any) -> Principal:
+    """The simulated principal: a user, or (``role:<name>``) a session of a role with the session policy
+    given (if any)."""
+    chosen = post.get("user", "").strip()
+    if chosen.startswith("role:"):
+        if not authz.can(principal, "ram:ListRoles", [ram_arn(principal.account_id, "role", "*")]):
+            raise ServiceError("EntityNotExist.Role", "The role does not exist.")
+        role = sts.role_by_name(principal, chosen.removeprefix("role:"))
+        session_policy = post.get("session_policy", "").strip()
+        if session_policy:
+            problems = policy_lang.validate(session_policy)
+            if problems:
+                raise ServiceError(
+                    "InvalidParameter.PolicyGrammar", "The session policy is not valid: " + str(problems[0])
+                )
+        return sts.role_principal(role, session_name="simulation", session_policy=session_policy)
+    return Principal.for_user(iam_selectors.user_by_name(principal, chosen))
+
+
 def _simulate(principal: Principal, post: Any) -> dict[str, Any]:
-    user = iam_selectors.user_by_name(principal, post.get("user", "").strip())
+    subject = _subject(principal, post)
     action = post.get("action", "").strip()
     if not action:
         raise ServiceError("MissingParameter.Action", "Name the action, e.g. ecs:RunCommand.")
@@ -74,7 +102,7 @@ def _simulate(principal: Principal, post: Any) -> dict[str, Any]:
     tags = _json_object(post.get("resource_tags", ""), "ResourceTags")
     if not all(isinstance(v, dict) for v in tags.values()):
         raise ServiceError("InvalidParameter.ResourceTags", "ResourceTags maps each ARN to {key: value}.")
-    decision = authz.decision_for_user(Principal.for_user(user), action, resources, context, tags)
+    decision = authz.decision_for_user(subject, action, resources, context, tags)
     return {"decision": decision, "decision_json": json.dumps(decision.as_json(), indent=2)}
 
 
@@ -101,6 +129,7 @@ def iam_home(request: HttpRequest) -> HttpResponse:
             ("create_group", "ram:CreateGroup", "group"),
             ("create_policy", "ram:CreatePolicy", "policy"),
             ("delete_policy", "ram:DeletePolicy", "policy"),
+            ("create_role", "ram:CreateRole", "role"),
         )
     }
     context = {**_overview(principal), **simulation, "may": may, "nav": "iam"}

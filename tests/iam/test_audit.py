@@ -359,3 +359,40 @@ def test_the_page_needs_lookup_events(tenant, system, status) -> None:
         denied = AuditEvent.objects.filter(allowed=False, user_name="auditor")
         assert denied.count() == 2
         assert denied.first().additional["denied"][0]["action"] == "actiontrail:LookupEvents"
+
+
+def test_search_by_resource_and_access_key(tenant, other, client) -> None:
+    """The page finds what happened to one instance (its id or part of its ARN, whether the request named
+    it or was refused on it) and what one key signed; the export selects the same events."""
+    first, second = make_instance(tenant, "first"), make_instance(tenant, "second")
+    assert Rpc(client, tenant).v1("RunCommand", run_params(first)).status_code == 200
+    reader = ram_tenant(tenant, "reader", "AliyunECSAssistantReadonlyAccess")
+    assert Rpc(client, reader).v1("RunCommand", run_params(second)).status_code == 403
+    assert Rpc(client, reader).v1("DescribeInvocations", {"RegionId": REGION}).status_code == 200
+    # Another account naming the same instance: on its own trail only.
+    assert Rpc(client, other).v1("RunCommand", run_params(first)).status_code == 404
+    page = logged_in(tenant.user)
+
+    def found(**query: str) -> list[tuple[str, str]]:
+        response = page.get("/audit/", query)
+        assert response.status_code == 200
+        listed = [(e.event_name, e.user_name) for e in response.context["events"]]
+        export = page.get("/audit/export.jsonl", query)
+        lines = [json.loads(line) for line in b"".join(export.streaming_content).splitlines()]
+        assert [(line["eventName"], line["userIdentity"]["userName"]) for line in lines] == listed
+        return listed
+
+    assert found(resource=first) == [("RunCommand", "root")]
+    assert found(resource=f"instance/{second}") == [("RunCommand", "reader")]
+    assert found(resource=second.upper()) == [("RunCommand", "reader")]  # ids are matched ignoring case
+    by_reader = [("DescribeInvocations", "reader"), ("RunCommand", "reader")]
+    assert found(access_key=reader.access_key_id) == by_reader
+    assert found(access_key=reader.access_key_id, resource=second) == [("RunCommand", "reader")]
+    assert found(resource="mi-nothing-like-it") == []
+    assert found(access_key=reader.access_key_id[:-1]) == []  # a key id is matched whole
+    theirs = logged_in(other.user).get("/audit/", {"resource": first}).context["events"]
+    assert [(e.event_name, e.error_code) for e in theirs] == [("RunCommand", "InvalidInstance.NotFound")]
+
+    body = page.get("/audit/", {"result": "denied"}).content.decode()
+    instance_arn = arn(tenant.account_id, REGION, "instance", second)
+    assert f"<code>ecs:RunCommand</code> on <code>{instance_arn}</code>" in body

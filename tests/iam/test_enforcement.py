@@ -287,3 +287,41 @@ def test_decision_explains_itself(root_principal) -> None:
             }
         ],
     }
+
+
+def test_a_user_in_several_groups_gets_every_groups_policies(root_principal) -> None:
+    """Membership of two groups pools both groups' policies with the user's own; leaving one group takes
+    its grants away at the next check, and a Deny in either group beats an Allow in the other."""
+    from console.iam import services
+    from console.iam.models import Group, User
+
+    principal = ram_principal(root_principal, "dev", documents=(doc(allow("ecs:DescribeInvocations")),))
+    user = User.objects.get(pk=principal.user_id)
+    grants = {"runners": "ecs:RunCommand", "senders": "ecs:SendFile"}
+    for name, action in grants.items():
+        group = services.group_create(principal=root_principal, name=name)
+        services.group_add_user(principal=root_principal, group=group, user=user)
+        policy = services.policy_create(
+            principal=root_principal, name=f"{name}-p", document=doc(allow(action))
+        )
+        services.policy_attach(principal=root_principal, policy=policy, to_group=group)
+    assert sorted(user.group_memberships.values_list("group__name", flat=True)) == ["runners", "senders"]
+    resource = arn(root_principal.account_id, "cn-hangzhou", "instance", "mi-1")
+    for action in ("ecs:RunCommand", "ecs:SendFile", "ecs:DescribeInvocations"):
+        assert can(principal, action, [resource]), action
+    assert not can(principal, "ecs:StartTerminalSession", [resource])
+    matched = authz.decision_for(principal, "ecs:SendFile", [resource]).matched
+    assert [(m.policy, m.attached) for m in matched] == [("senders-p", "group:senders")]
+
+    services.group_remove_user(principal=root_principal, group=Group.objects.get(name="runners"), user=user)
+    assert not can(principal, "ecs:RunCommand", [resource])
+    assert can(principal, "ecs:SendFile", [resource])
+
+    no_files = services.policy_create(
+        principal=root_principal, name="no-files", document=doc(deny("ecs:SendFile"))
+    )
+    services.policy_attach(
+        principal=root_principal, policy=no_files, to_group=Group.objects.get(name="runners")
+    )
+    services.group_add_user(principal=root_principal, group=Group.objects.get(name="runners"), user=user)
+    assert authz.decision_for(principal, "ecs:SendFile", [resource]).effect == "ExplicitDeny"

@@ -7,6 +7,7 @@ Every route is also POSTed to (its query as the form): nothing of anybody may ch
 A route missing from ROUTES fails ``test_every_route_is_walked``: whoever adds a page says here how to
 address the victim's rows through it, and the walk then checks that the page holds its wall."""
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -17,11 +18,14 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from console.audit import services as audit_services
+from console.commands.common import public_commands
+from console.files import services as file_services
 from console.fleet import services as fleet_services
-from console.iam import services
+from console.iam import services, sts
 from console.iam.models import Policy, User
 from console.iam.principal import Principal
 from console.invocations import services as inv_services
+from console.terminals import services as terminal_services
 from tests.conftest import make_instance
 from tests.iam.samples import allow, doc
 
@@ -37,6 +41,9 @@ class World:
     activation_id: str
     key_id: str
     markers: tuple[str, ...]
+    file_transfer_id: str = ""
+    terminal_session_id: str = ""
+    result_id: str = ""
 
 
 Route = Callable[[World], tuple[dict[str, str], dict[str, str]]]  # world -> (URL kwargs, query)
@@ -58,6 +65,10 @@ def _command(world: World) -> tuple[dict[str, str], dict[str, str]]:
     return {"command_id": world.command_id}, {}
 
 
+def _common_command(world: World) -> tuple[dict[str, str], dict[str, str]]:
+    return {"command_id": public_commands()[0].id}, {}
+
+
 ROUTES: dict[str, Route] = {
     "root": _none,
     "agent-register": _none,
@@ -65,6 +76,13 @@ ROUTES: dict[str, Route] = {
     "agent-pyz-sha256": _none,
     "agent-install-script": _none,
     "agent-uninstall-script": _none,
+    "agent-deregister": _none,
+    "agent-release-key": _none,
+    "api-openapi": _none,
+    "mfa": _none,
+    "mfa-verify": _none,
+    "agent-release-download": lambda w: ({"version": "0.1.0"}, {}),
+    "agent-releases": _none,
     "login": _none,
     "logout": _none,
     "instances": _none,
@@ -72,6 +90,13 @@ ROUTES: dict[str, Route] = {
     "run": _none,
     "invocations": _none,
     "invocation": lambda w: ({"invocation_id": w.invocation_id}, {}),
+    # Console pages of issue 7 (console/web): output views and rerun address the victim's invocation.
+    "invocation-output": lambda w: (
+        {"invocation_id": w.invocation_id, "result_id": w.result_id},
+        {"download": "1"},
+    ),
+    "invocation-rerun": lambda w: ({"invocation_id": w.invocation_id}, {}),
+    "dashboard": _none,
     "iam": _none,
     "audit": _none,
     "audit-export": _none,
@@ -87,8 +112,15 @@ ROUTES: dict[str, Route] = {
     "iam-group-member-remove": lambda w: ({"name": "victim-ops"}, {"user": "victim-alice"}),
     "iam-group-policy-attach": _group,
     "iam-group-policy-detach": lambda w: ({"name": "victim-ops"}, {"policy": "Custom:victim-policy"}),
-    "iam-policy-create": _none,
+    # The policy editor: with ?policy=<name> it shows and edits the victim's policy.
+    "iam-policy-create": lambda w: ({}, {"policy": "victim-policy"}),
     "iam-policy-delete": lambda w: ({"name": "victim-policy"}, {}),
+    # Roles (console/iam/manage.py): the victim's role by name.
+    "iam-role-create": _none,
+    "iam-role": lambda w: ({"name": "victim-role"}, {}),
+    "iam-role-delete": lambda w: ({"name": "victim-role"}, {}),
+    "iam-role-policy-attach": lambda w: ({"name": "victim-role"}, {}),
+    "iam-role-policy-detach": lambda w: ({"name": "victim-role"}, {"policy": "Custom:victim-policy"}),
     "commands": _none,
     "command_new": _none,
     "command": _command,
@@ -96,7 +128,35 @@ ROUTES: dict[str, Route] = {
     "command_clone": _command,
     "command_delete": _command,
     "command_run": _command,
+    # Common commands are the product's, the same for every account: nothing of the victim's to reach.
+    "common_commands": _none,
+    "common_command": _common_command,
+    "common_command_run": _common_command,
+    # A copy lands in the caller's own account, legitimately: the POST walk (nothing may change) asks
+    # for a command that does not exist instead.
+    "common_command_clone": lambda w: ({"command_id": "c-acs-none"}, {}),
     "invocation_stop": lambda w: ({"invocation_id": w.invocation_id}, {}),
+    # Send file (console/files): the victim's transfer is addressed by its id.
+    "file-send": _none,
+    "file-transfers": _none,
+    "file-transfer": lambda w: ({"transfer_id": w.file_transfer_id}, {}),
+    # Terminal sessions (console/terminals): the victim's instance page and session.
+    "instance": lambda w: ({"instance_id": w.markers[0]}, {}),
+    # Instance page tags (issue 7): the victim's instance, a tag key to add or remove.
+    "instance-tag-add": lambda w: ({"instance_id": w.markers[0]}, {"tag": "env=attacker"}),
+    "instance-tag-remove": lambda w: ({"instance_id": w.markers[0]}, {"key": "env"}),
+    "terminals": _none,
+    "terminal": lambda w: ({"session_id": w.terminal_session_id}, {}),
+    "terminal-replay": lambda w: ({"session_id": w.terminal_session_id}, {}),
+    "terminal-recording": lambda w: ({"session_id": w.terminal_session_id}, {}),
+    "terminal-end": lambda w: ({"session_id": w.terminal_session_id}, {}),
+    # The command editor's previews (the victim's instance named) and one invocation row.
+    "command-editor-parameters": lambda w: ({}, {"content": "echo {{x}}", "enable_parameter": "on"}),
+    "command-editor-render": lambda w: (
+        {},
+        {"content": "echo {{ACS::InstanceName}}", "enable_parameter": "on", "preview_instance": w.markers[0]},
+    ),
+    "invocation-result-panel": lambda w: ({"invocation_id": w.invocation_id, "result_id": w.result_id}, {}),
 }
 
 
@@ -142,6 +202,16 @@ def world(root_principal) -> World:
     policy = services.policy_create(principal=victim, name="victim-policy", document=doc(allow("ecs:*")))
     services.policy_attach(principal=victim, policy=policy, to_user=alice)
     services.policy_attach(principal=victim, policy=policy, to_group=ops)
+    role = sts.role_create(
+        principal=victim,
+        name="victim-role",
+        trust_policy=json.dumps(
+            {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+             "Principal": {"RAM": [f"acs:ram::{victim.account_id}:root"]}}]}
+        ),
+        description="victim-role-marker",
+    )  # fmt: skip
+    services.policy_attach(principal=victim, policy=policy, to_role=role)
     audit_services.audit_event_record(
         identity=audit_services.Identity(account_id=victim.account_id, user_name="admin"),
         event_name="VictimEventMarker",
@@ -149,8 +219,15 @@ def world(root_principal) -> World:
         source="api",
         outcome=audit_services.Outcome(success=True),
     )
+    transfer = file_services.file_send(
+        principal=victim, instance_ids=[instance.id], name="victim-file-marker", target_dir="/srv", data=b"x"
+    )
+    terminal = terminal_services.session_start(principal=victim, instance_id=instance.id, username="root")
     return World(
+        terminal_session_id=terminal.session.id,
+        file_transfer_id=transfer.id,
         invocation_id=invocation.id,
+        result_id=invocation.results.get().id,
         command_id=invocation.command_id,
         activation_id=activation.activation.id,
         key_id=key.access_key_id,
@@ -167,7 +244,11 @@ def world(root_principal) -> World:
             "victim-ops",
             "victim-comment",
             "victim-policy",
+            "victim-role",
             "VictimEventMarker",
+            transfer.id,
+            "victim-file-marker",
+            terminal.session.id,
         ),
     )
 
@@ -198,7 +279,7 @@ def _assert_walled(client: Client, world: World, who: str) -> None:
             assert not leaked, f"{where} shows {leaked}"
 
 
-STATE_APPS = ("iam", "fleet", "commands", "invocations")
+STATE_APPS = ("iam", "fleet", "commands", "invocations", "files", "terminals")
 
 
 def _state() -> dict[str, int]:

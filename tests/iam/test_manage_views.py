@@ -165,6 +165,62 @@ def test_create_a_custom_policy_with_precise_errors(root, root_principal) -> Non
     )
 
 
+def test_edit_a_custom_policy_as_a_new_default_version(root, root_principal, world) -> None:
+    """The editor of an existing policy: its versions and attachments, the document to change; saving
+    makes a new default version that applies at the next check; five versions at most, the oldest that
+    is not the default making room; bad documents are refused with their problems, nothing changed."""
+    from console.iam.authz import can
+    from console.iam.principal import arn
+
+    services.policy_attach(
+        principal=root_principal, policy=Policy.objects.get(name="run-anywhere"), to_user=world["alice"]
+    )
+    alice = Principal.for_user(world["alice"])
+    instance = arn(root_principal.account_id, settings.ASSIST_REGION, "instance", "mi-1")
+    assert can(alice, "ecs:RunCommand", [instance]) and not can(alice, "ecs:SendFile", [instance])
+    editor_link = f'href="{reverse("iam-policy-create")}?policy=run-anywhere"'
+    home = root.get(reverse("iam")).content.decode()
+    assert editor_link in home
+    assert editor_link in root.get(reverse("iam-user", args=["alice"])).content.decode()
+    assert "?policy=AdministratorAccess" not in home  # system policies are not edited
+
+    page = root.get(reverse("iam-policy-create"), {"policy": "run-anywhere"})
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "user alice" in body and "v1" in body and "Save as new default version" in body
+    assert json.loads(page.context["document"]) == doc(allow("ecs:RunCommand"))
+
+    bad = root.post(reverse("iam-policy-create"), {"policy": "run-anywhere", "document": '{"Version": "1"}'})
+    assert bad.status_code == 400 and bad.context["problems"] and b"policy-problems" in bad.content
+    assert Policy.objects.get(name="run-anywhere").default_version == "v1"
+
+    new = json.dumps(doc(allow(["ecs:RunCommand", "ecs:SendFile"])))
+    saved = root.post(reverse("iam-policy-create"), {"policy": "run-anywhere", "document": new})
+    assert saved.status_code == 302 and saved["Location"].endswith("?policy=run-anywhere")
+    policy = Policy.objects.get(name="run-anywhere")
+    assert (policy.default_version, policy.document) == ("v2", new)
+    assert can(alice, "ecs:SendFile", [instance])
+    failed, event = AuditEvent.objects.filter(event_name="CreatePolicyVersion").order_by("pk")
+    assert (failed.success, failed.error_code) == (False, "MalformedPolicyDocument")
+    assert event.success and event.resources == [f"acs:ram::{root_principal.account_id}:policy/run-anywhere"]
+
+    for n in range(3, 8):
+        again = json.dumps(doc(allow(f"ecs:Describe{n}")))
+        assert (
+            root.post(reverse("iam-policy-create"), {"policy": "run-anywhere", "document": again}).status_code
+            == 302
+        )
+    versions = [v.version_id for v in policy.versions.order_by("pk")]
+    assert versions == ["v3", "v4", "v5", "v6", "v7"]
+    assert Policy.objects.get(name="run-anywhere").default_version == "v7"
+    assert not can(alice, "ecs:RunCommand", [instance])
+
+    for missing in ("AdministratorAccess", "no-such-policy"):
+        assert root.get(reverse("iam-policy-create"), {"policy": missing}).status_code == 404
+        posted = root.post(reverse("iam-policy-create"), {"policy": missing, "document": new})
+        assert posted.status_code == 404
+
+
 def test_delete_a_custom_policy_after_confirming(root, world) -> None:
     url = reverse("iam-policy-delete", args=["run-anywhere"])
     assert root.get(url).status_code == 200 and Policy.objects.filter(name="run-anywhere").exists()
@@ -267,6 +323,12 @@ def _pages(world) -> list[tuple[str, str, dict]]:
         ("post", reverse("iam-policy-create"), {"name": "eve-p", "document": json.dumps(doc(allow("*")))}),
         ("get", reverse("iam-policy-delete", args=["run-anywhere"]), {}),
         ("post", reverse("iam-policy-delete", args=["run-anywhere"]), {}),
+        ("get", reverse("iam-policy-create"), {"policy": "run-anywhere"}),
+        (
+            "post",
+            reverse("iam-policy-create"),
+            {"policy": "run-anywhere", "document": json.dumps(doc(allow("*")))},
+        ),
     ]
 
 
@@ -276,7 +338,7 @@ def _state() -> tuple:
         sorted(AccessKey.objects.values_list("pk", flat=True)),
         sorted(Group.objects.values_list("name", flat=True)),
         sorted(GroupMembership.objects.values_list("group__name", "user__name")),
-        sorted(Policy.objects.values_list("name", flat=True)),
+        sorted(Policy.objects.values_list("name", "default_version", "document")),
         sorted(PolicyAttachment.objects.values_list("policy__name", "user__name", "group__name"), key=str),
     )
 
@@ -310,6 +372,8 @@ def test_a_ram_user_who_may_only_list_is_refused_every_change(root_principal, wo
     user_page = client.get(reverse("iam-user", args=["alice"])).content
     for hidden in (b"Create access key", b"Attach policy", b"Delete\xe2\x80\xa6", b"Detach\xe2\x80\xa6"):
         assert hidden not in user_page
+    policy_page = client.get(reverse("iam-policy-create"), {"policy": "run-anywhere"}).content
+    assert b"Save as new default version" not in policy_page and b"policy-document" in policy_page
 
 
 def test_a_ram_user_with_ram_full_access_may_manage(root_principal, world) -> None:
@@ -333,6 +397,7 @@ def test_another_accounts_rows_do_not_exist(root, world, other_principal) -> Non
         reverse("iam-user-key-delete", args=["mallory", key.access_key_id]),
         reverse("iam-group", args=["theirs"]),
         reverse("iam-policy-delete", args=["their-policy"]),
+        reverse("iam-policy-create") + "?policy=their-policy",
     ):
         assert root.get(url).status_code == 404, url
         assert root.post(url).status_code in (404, 405), url

@@ -5,7 +5,7 @@ import json
 import pytest
 from django.urls import reverse
 
-from console.iam import services
+from console.iam import services, sts
 from console.iam.models import Policy, User
 from tests.iam.conftest import ram_principal
 from tests.iam.samples import allow, deny, doc
@@ -185,15 +185,23 @@ def test_other_accounts_resources_are_denied_in_the_simulator(
 
 def test_page_query_count_does_not_grow(client, root_principal, populated, django_assert_num_queries) -> None:
     login(client, root_principal)
-    # session, user, then users/groups/policies with their prefetches: a constant 13.
-    with django_assert_num_queries(13):
-        assert client.get(URL).status_code == 200
     admin = Policy.objects.get(account=None, name="AdministratorAccess")
+    trust = doc({"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"RAM": ["acs:ram::1:root"]}})
+
+    def add_role(name: str) -> None:
+        role = sts.role_create(principal=root_principal, name=name, trust_policy=json.dumps(trust))
+        services.policy_attach(principal=root_principal, policy=admin, to_role=role)
+
+    add_role("r0")
+    # session, user, then users/groups/roles/policies with their prefetches: a constant 16.
+    with django_assert_num_queries(16):
+        assert client.get(URL).status_code == 200
     for name in ("u1", "u2", "u3"):
         user = services.ram_user_create(principal=root_principal, name=name)
         group = services.group_create(principal=root_principal, name=f"g-{name}")
         services.group_add_user(principal=root_principal, group=group, user=user)
         services.policy_attach(principal=root_principal, policy=admin, to_user=user)
         services.policy_attach(principal=root_principal, policy=admin, to_group=group)
-    with django_assert_num_queries(13):
+        add_role(f"r-{name}")
+    with django_assert_num_queries(16):
         assert client.get(URL).status_code == 200
