@@ -14,7 +14,8 @@ from django.utils import timezone
 
 from console.api import services, signatures
 from console.errors import Forbidden, ServiceError
-from console.iam.models import AccessKey, User
+from console.iam import sts
+from console.iam.models import AccessKey, RoleSession, User
 from console.iam.services import access_key_secret
 
 # Common and signature parameters of V1; they are not operation parameters.
@@ -91,7 +92,7 @@ def parse_timestamp(value: str, name: str) -> datetime:
         parsed = None
     if parsed is None or parsed.tzinfo is None:
         raise ServiceError(
-            "IllegalTimestamp",
+            "InvalidTimeStamp.Format",
             f'The specified parameter "{name}" is not valid: {value!r} is not a UTC time in ISO 8601 '
             "(yyyy-MM-ddTHH:mm:ssZ).",
         )
@@ -102,7 +103,7 @@ def check_window(stamp: datetime, now: datetime) -> None:
     window = timedelta(seconds=settings.ASSIST_SIGNATURE_WINDOW_SECONDS)
     if abs(now - stamp) > window:
         raise ServiceError(
-            "IllegalTimestamp",
+            "InvalidTimeStamp.Expired",
             "Specified time stamp or date value is expired: "
             f"{stamp.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ} is more than "
             f"{settings.ASSIST_SIGNATURE_WINDOW_SECONDS // 60} minutes away from the server time "
@@ -125,15 +126,34 @@ def claimed_access_key_id(wire: WireRequest) -> str:
     return wire.params.get("AccessKeyId", "")[:64]
 
 
-def authenticate(wire: WireRequest, *, now: datetime | None = None) -> User:
-    """The active user whose access key signed ``wire``; records the nonce as used."""
+@dataclass(frozen=True)
+class Caller:
+    """Who signed: the user, and the role session when the key is temporary (``STS.``)."""
+
+    user: User
+    session: RoleSession | None = None
+
+
+def _credentials(access_key_id: str, security_token: str, now: datetime) -> tuple[str, Caller]:
+    """The secret that must have signed the request, and who it belongs to."""
+    if access_key_id.startswith("STS."):
+        session = sts.session_authenticate(
+            access_key_id=access_key_id, security_token=security_token, now=now
+        )
+        return sts.session_secret(session), Caller(user=session.user, session=session)
+    key = _active_key(access_key_id)
+    return access_key_secret(access_key=key), Caller(user=key.user)
+
+
+def authenticate(wire: WireRequest, *, now: datetime | None = None) -> Caller:
+    """Who signed ``wire`` (an active user's key, or a live role session's); records the nonce as used."""
     now = now or timezone.now()
     if wire.is_v3:
         return _authenticate_v3(wire, now)
     return _authenticate_v1(wire, now)
 
 
-def _authenticate_v1(wire: WireRequest, now: datetime) -> User:
+def _authenticate_v1(wire: WireRequest, now: datetime) -> Caller:
     params = wire.params
     access_key_id = _required(params, "AccessKeyId")
     signature = params.get("Signature", "")
@@ -148,18 +168,17 @@ def _authenticate_v1(wire: WireRequest, now: datetime) -> User:
     stamp = parse_timestamp(_required(params, "Timestamp"), "Timestamp")
     nonce = _required(params, "SignatureNonce")
     _check_nonce_shape(nonce)
-    key = _active_key(access_key_id)
-    secret = access_key_secret(access_key=key)
+    secret, caller = _credentials(access_key_id, params.get("SecurityToken", ""), now)
     if not signatures.v1_verify(secret, wire.method, params, signature):
         raise ServiceError(
             "SignatureDoesNotMatch", SIGNATURE_MISMATCH + signatures.v1_string_to_sign(wire.method, params)
         )
     check_window(stamp, now)
-    services.nonce_use(access_key_id=key.pk, nonce=nonce, now=now)
-    return key.user
+    services.nonce_use(access_key_id=access_key_id, nonce=nonce, now=now)
+    return caller
 
 
-def _authenticate_v3(wire: WireRequest, now: datetime) -> User:
+def _authenticate_v3(wire: WireRequest, now: datetime) -> Caller:
     try:
         authorization = signatures.parse_v3_authorization(wire.headers.get("Authorization", ""))
     except signatures.AuthorizationHeaderError as error:
@@ -177,8 +196,9 @@ def _authenticate_v3(wire: WireRequest, now: datetime) -> User:
     stamp = parse_timestamp(wire.headers.get("x-acs-date", ""), "x-acs-date")
     nonce = wire.headers.get("x-acs-signature-nonce", "")
     _check_nonce_shape(nonce)
-    key = _active_key(authorization.access_key_id)
-    secret = access_key_secret(access_key=key)
+    secret, caller = _credentials(
+        authorization.access_key_id, wire.headers.get("x-acs-security-token", ""), now
+    )
     headers = {name: wire.headers.get(name, "") for name in signed}
     payload_hash = signatures.payload_sha256(wire.body)
     if not signatures.v3_verify(
@@ -189,5 +209,5 @@ def _authenticate_v3(wire: WireRequest, now: datetime) -> User:
         )
         raise ServiceError("SignatureDoesNotMatch", SIGNATURE_MISMATCH + string_to_sign)
     check_window(stamp, now)
-    services.nonce_use(access_key_id=key.pk, nonce=nonce, now=now)
-    return key.user
+    services.nonce_use(access_key_id=authorization.access_key_id, nonce=nonce, now=now)
+    return caller

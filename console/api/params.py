@@ -16,6 +16,21 @@ _INDEXED = re.compile(r"^(?P<name>[A-Za-z0-9_]+)\.(?P<index>[0-9]+)(?:\.(?P<fiel
 _INT = re.compile(r"^[+-]?[0-9]+$")
 # Repeat lists longer than this are refused before anything is built from them.
 MAX_LIST_INDEX = 1000
+# JSON-valued parameters nested deeper than this are refused before any parser sees them: Python's json
+# recurses per level, and a few thousand levels exhaust the stack (an InternalError, not a clear answer).
+MAX_JSON_DEPTH = 64
+# The parameters the original sends as one JSON-encoded string (reference section 2.2).
+JSON_PARAMETERS = frozenset(
+    {
+        "Parameters",
+        "EncryptionOptions",
+        "AgentUpgradeConfig",
+        "OssDeliveryConfig",
+        "ResourceUsageConfig",
+        "SessionManagerConfig",
+        "SlsDeliveryConfig",
+    }
+)
 
 
 def missing(name: str) -> ServiceError:
@@ -36,6 +51,40 @@ def unsupported(name: str, detail: str = "") -> ServiceError:
         f"InvalidParameter.{name}",
         f'The parameter "{name}" is not supported by this server yet.' + (f" {detail}" if detail else ""),
     )
+
+
+def json_depth(text: str) -> int:
+    """The deepest nesting of ``{``/``[`` in ``text``, brackets inside JSON strings not counted. A plain
+    scan, no recursion, so it is safe on any input."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "{[":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "}]":
+            depth = max(depth - 1, 0)
+    return deepest
+
+
+def check_json_depth(name: str, text: str) -> None:
+    if json_depth(text) > MAX_JSON_DEPTH:
+        raise invalid(name, f"it is nested more than {MAX_JSON_DEPTH} levels deep.")
+
+
+def check_json_parameters(raw: Mapping[str, str]) -> None:
+    """Refuse a JSON-valued parameter nested too deeply, whichever module parses it later."""
+    for name in JSON_PARAMETERS & raw.keys():
+        check_json_depth(name, raw[name])
 
 
 class Params:
@@ -123,6 +172,7 @@ class Params:
         value = self.raw.get(name)
         if value is None or value.strip() == "":
             return default
+        check_json_depth(name, value)
         try:
             return json.loads(value)
         except ValueError as error:
@@ -153,6 +203,18 @@ class Params:
         """Values of ``Name.1``, ``Name.2``, ... in index order (gaps are allowed)."""
         indexed = self._indexed(name)
         return [fields[""] for _, fields in sorted(indexed.items()) if "" in fields]
+
+    def given_structs(self, name: str, fields: Iterable[str]) -> list[dict[str, str]]:
+        """``Name.N.Field`` entries as dicts in index order, holding only the fields that were sent (an
+        absent ``Tag.N.Value`` differs from an empty one)."""
+        wanted = tuple(fields)
+        rows = []
+        for _, values in sorted(self._indexed(name).items()):
+            unknown = sorted(set(values) - set(wanted))
+            if unknown:
+                raise invalid(f"{name}.N.{unknown[0] or '(none)'}", f"expected one of {', '.join(wanted)}.")
+            rows.append(dict(values))
+        return rows
 
     def structs(self, name: str, fields: Iterable[str]) -> list[dict[str, str]]:
         """``Name.N.Field`` entries as dicts in index order; absent fields are ""."""

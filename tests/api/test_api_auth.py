@@ -120,7 +120,7 @@ def test_no_signature_at_all(client, instance_id, region) -> None:
         (None, {"SignatureMethod": "HMAC-SHA256"}, "IncompleteSignature"),
         (None, {"SignatureVersion": "2.0"}, "IncompleteSignature"),
         (None, {"SignatureNonce": "n" * 129}, "IncompleteSignature"),
-        (None, {"Timestamp": "yesterday"}, "IllegalTimestamp"),
+        (None, {"Timestamp": "yesterday"}, "InvalidTimeStamp.Format"),
         (None, {"Version": "2016-01-01"}, "InvalidVersion"),
     ],
 )
@@ -213,7 +213,7 @@ def test_failed_signature_does_not_burn_the_nonce(rpc, instance_id, region) -> N
 def test_timestamp_outside_window(rpc, instance_id, region, style, delta) -> None:
     when = {"v1": "timestamp", "v3": "date"}[style]
     response = getattr(rpc, style)("RunCommand", run_params(instance_id, region), **{when: stamp(delta)})
-    assert_error(response, 400, "IllegalTimestamp")
+    assert_error(response, 400, "InvalidTimeStamp.Expired")
     assert_nothing_ran()
     assert not UsedNonce.objects.exists()
 

@@ -205,7 +205,7 @@ def test_token_paging(rpc, tenant, instance_id, region) -> None:
         ({"NextToken": "not-a-token"}, 400, "InvalidParameter.NextToken"),
         ({"InvokeRecordStatus": "Exploded"}, 400, "InvalidParameter.InvokeRecordStatus"),
         ({"IncludeHistory": "perhaps"}, 400, "InvalidParameter.IncludeHistory"),
-        ({"Tag.1.Key": "env"}, 400, "InvalidParameter.Tag"),
+        ({"Tag.1.Key": "k" * 65}, 400, "InvalidTagKey.Malformed"),
         ({"RegionId": ""}, 400, "MissingParameter.RegionId"),
     ],
 )

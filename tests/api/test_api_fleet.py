@@ -181,7 +181,7 @@ def test_create_activation_defaults(rpc, region) -> None:
         ({"InstanceName": "w" * 51}, 400, "InvalidParameter.InstanceName"),
         ({"IpAddressRange": "not-an-ip"}, 400, "InvalidParameter.IpAddressRange"),
         ({"Description": "d" * 101}, 400, "InvalidParameter.Description"),
-        ({"Tag.1.Key": "k", "Tag.1.Value": "v"}, 400, "InvalidParameter.Tag"),
+        ({"Tag.1.Key": "k", "Tag.1.Value": "https://x"}, 400, "InvalidTagValue.Malformed"),
         ({"RegionId": ""}, 400, "MissingParameter.RegionId"),
     ],
 )
@@ -286,13 +286,13 @@ def test_describe_activations_filters_and_paging(rpc, tenant, region) -> None:
         ("DescribeActivations", {"PageNumber": "0"}, "InvalidParam.PageNumber"),
         ("DescribeActivations", {"MaxResults": "0"}, "InvalidParam.MaxResults"),
         ("DescribeActivations", {"NextToken": "garbage!"}, "InvalidParameter.NextToken"),
-        ("DescribeActivations", {"Tag.1.Key": "k"}, "InvalidParameter.Tag"),
+        ("DescribeActivations", {"Tag.1.Value": "v"}, "InvalidParameter.TagValue"),
         ("DescribeManagedInstances", {"PageSize": "51"}, "InvalidParam.PageSize"),
         ("DescribeManagedInstances", {"MaxResults": "99"}, "InvalidParam.MaxResults"),
         ("DescribeManagedInstances", {"Connected": "maybe"}, "InvalidParameter.Connected"),
         ("DescribeManagedInstances", {"OsType": "beos"}, "InvalidParameter.OsType"),
         ("DescribeManagedInstances", {"MachineId": "m" * 37}, "InvalidParameter.MachineId"),
-        ("DescribeManagedInstances", {"Tag.1.Key": "k"}, "InvalidParameter.Tag"),
+        ("DescribeManagedInstances", {"Tag.1.Key": "aliyun-x"}, "InvalidTagKey.Malformed"),
         ("DescribeCloudAssistantStatus", {"OSType": "beos"}, "InvalidParameter.OSType"),
         ("DescribeActivations", {"RegionId": ""}, "MissingParameter.RegionId"),
         ("DisableActivation", {}, "MissingParameter.ActivationId"),
@@ -600,7 +600,7 @@ def test_describe_cloud_assistant_status(rpc, tenant, other_tenant, region) -> N
         "LastHeartbeatTime": "",
         "LastInvokedTime": "",
         "OSType": "Linux",
-        "SupportSessionManager": False,
+        "SupportSessionManager": True,
     }
     assert rows[silent.id] | {"LastInvokedTime": ""} == {
         "ActiveTaskCount": 0,
@@ -611,9 +611,10 @@ def test_describe_cloud_assistant_status(rpc, tenant, other_tenant, region) -> N
         "LastHeartbeatTime": "",
         "LastInvokedTime": "",
         "OSType": "Linux",
-        "SupportSessionManager": False,
+        "SupportSessionManager": True,
     }
     assert rows[windows.id]["CloudAssistantStatus"] == "false"
+    assert rows[windows.id]["SupportSessionManager"] is False  # no PTY terminals on Windows
     assert ISO_Z.match(rows[windows.id]["LastHeartbeatTime"])
 
     def ids(**params: str) -> set[str]:

@@ -113,7 +113,7 @@ def test_official_sdk_fleet_lifecycle(live_server, sdk_tenant, algorithm) -> Non
         "true",
         "2.0.0",
     )
-    assert agent.ostype == "Linux" and agent.support_session_manager is False
+    assert agent.ostype == "Linux" and agent.support_session_manager is True
     assert agent.active_task_count == 0 and agent.last_heartbeat_time.endswith("Z")
 
     installed = client.install_cloud_assistant(

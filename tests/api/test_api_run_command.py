@@ -126,9 +126,14 @@ REFUSALS = [
     pytest.param({"InstanceId.1": None}, 400, "MissingParameter.InstanceId", id="no-instance"),
     pytest.param({"InstanceId.1": "mi-doesnotexist"}, 404, "InvalidInstance.NotFound", id="unknown-instance"),
     pytest.param({"RegionId": "cn-hangzhou"}, 404, "InvalidInstance.NotFound", id="other-region"),
-    pytest.param({"ResourceTag.1.Key": "env"}, 400, "InvalidParameter.ResourceTag", id="resource-tag"),
-    pytest.param({"RepeatMode": "Period"}, 400, "InvalidParameter.RepeatMode", id="repeat-mode"),
-    pytest.param({"Frequency": "0 */5 * * * *"}, 400, "InvalidParameter.Frequency", id="frequency"),
+    pytest.param(
+        {"ResourceTag.1.Key": "env"}, 400, "InvalidParameter.ResourceTag", id="resource-tag-and-ids"
+    ),
+    pytest.param({"RepeatMode": "Period"}, 403, "MissingParam.Frequency", id="period-without-frequency"),
+    pytest.param({"RepeatMode": "DryRun"}, 400, "InvalidParameter.RepeatMode", id="dry-run"),
+    pytest.param({"RepeatMode": "Sometimes"}, 400, "InvalidParameter.RepeatMode", id="unknown-mode"),
+    pytest.param({"Frequency": "0 */5 * * *"}, 403, "InvalidParam.Frequency", id="five-field-cron"),
+    pytest.param({"Frequency": "rate(30s)"}, 403, "InvalidParam.Frequency", id="rate-too-short"),
     pytest.param(
         {"EnableParameter": "true", "Parameters": '{"other":"x"}'},
         403,
@@ -141,7 +146,8 @@ REFUSALS = [
     pytest.param(
         {"WindowsPasswordName": "axtadmin"}, 400, "InvalidParameter.WindowsPasswordName", id="winpw"
     ),
-    pytest.param({"Tag.1.Key": "env"}, 400, "InvalidParameter.Tag", id="tags"),
+    pytest.param({"Tag.1.Key": "acs:env"}, 400, "InvalidTagKey.Malformed", id="reserved-tag-key"),
+    pytest.param({"Tag.1.Value": "v"}, 400, "InvalidParameter.TagValue", id="tag-value-without-key"),
     pytest.param({"KeepCommand": "maybe"}, 400, "InvalidParameter.KeepCommand", id="bad-bool"),
     pytest.param({"TerminationMode": "Kill"}, 400, "InvalidParameter.TerminationMode", id="termination"),
     pytest.param({"Name": "n" * 129}, 403, "CmdName.ExceedLimit", id="long-name"),

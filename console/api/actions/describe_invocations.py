@@ -4,18 +4,20 @@ import base64
 import json
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from console.api import paging
 from console.api.actions.invocations import CONTENT_ENCODINGS, default_username, iso_time, output_field
 from console.api.actions.registry import action
-from console.api.params import Params, invalid, unsupported
+from console.api.actions.tags import tag_filter
+from console.api.params import Params, invalid
 from console.fleet.selectors import instance_ids_allowed
 from console.iam.authz import authorize
 from console.iam.principal import Principal, arn
 from console.invocations import status as st
 from console.invocations.models import Invocation, InvocationResult
-from console.invocations.selectors import invocations_visible, outputs_for, with_overall_status
+from console.invocations.selectors import invocations_visible, outputs_for, overall_of, with_overall_status
+from console.tags.selectors import filter_by_tags, tag_list, tags_of
 
 # InvokeStatus filter values (section 4.5) -> the overall statuses they select. "Finished" is what the
 # legacy InvokeStatus field reports for an invocation that succeeded everywhere (status.legacy_invoke_status).
@@ -38,11 +40,14 @@ def _content(text: str, encoding: str) -> str:
     return text if encoding == "PlainText" else base64.b64encode(text.encode("utf-8")).decode("ascii")
 
 
-def _instance_row(result: InvocationResult, output: bytes | None, encoding: str) -> dict[str, Any]:
+def _instance_row(
+    result: InvocationResult, output: bytes | None, encoding: str, periodic: bool = False
+) -> dict[str, Any]:
     text, dropped = ("", 0) if output is None else output_field(output, encoding)
     return {
         "CreationTime": iso_time(result.created_at),
-        "Dropped": dropped,
+        # Cut from the API's Output, plus what the output cap (ASSIST_MAX_OUTPUT_BYTES) never stored.
+        "Dropped": dropped + result.output_dropped,
         "ErrorCode": result.error_code,
         "ErrorInfo": result.error_info,
         "ExitCode": 0 if result.exit_code is None else result.exit_code,
@@ -58,12 +63,14 @@ def _instance_row(result: InvocationResult, output: bytes | None, encoding: str)
         "Repeats": result.repeats,
         "StartTime": iso_time(result.started_at),
         "StopTime": iso_time(result.stopped_at),
-        "Timed": False,
+        "Timed": periodic and result.status in LIVE_OVERALL,
         "UpdateTime": iso_time(result.updated_at),
     }
 
 
-def _invocation_row(invocation: Invocation, instances: list[dict[str, Any]], encoding: str) -> dict[str, Any]:
+def _invocation_row(
+    invocation: Invocation, instances: list[dict[str, Any]], encoding: str, tags: dict[str, str]
+) -> dict[str, Any]:
     overall: str = invocation.overall  # type: ignore[attr-defined]
     return {
         "CommandContent": _content(invocation.command_content, encoding),
@@ -71,25 +78,45 @@ def _invocation_row(invocation: Invocation, instances: list[dict[str, Any]], enc
         "CommandId": invocation.command_id,
         "CommandName": invocation.command_name,
         "CommandType": invocation.command_type,
-        "ContainerId": "",
-        "ContainerName": "",
+        "ContainerId": invocation.container_id,
+        "ContainerName": invocation.container_name,
         "CreationTime": iso_time(invocation.created_at),
         "Frequency": invocation.frequency,
         "InvocationStatus": overall,
         "InvokeId": invocation.id,
         "InvokeInstances": {"InvokeInstance": instances},
-        "InvokeStatus": st.legacy_invoke_status(overall),
+        "InvokeStatus": st.legacy_invoke_status(overall, invocation.repeat_mode),
         "Launcher": "",
+        # Rate control, this server's extra fields (docs/api.md): "" is no limit.
+        "MaxConcurrency": invocation.max_concurrency,
+        "MaxErrors": invocation.max_errors,
         "OssOutputDelivery": "",
         "Parameters": json.dumps(invocation.parameters, ensure_ascii=False, separators=(",", ":")),
         "RepeatMode": invocation.repeat_mode,
-        "Tags": {"Tag": []},
-        "TerminationMode": "",
+        "Tags": {"Tag": tag_list(tags)},
+        "TerminationMode": invocation.termination_mode,
         "Timed": invocation.repeat_mode != "Once" and overall in LIVE_OVERALL,
         "Timeout": invocation.timeout,
         "Username": invocation.username or default_username(invocation.command_type),
         "WorkingDir": invocation.working_dir,
     }
+
+
+def _filtered_by_overall(
+    invocations: QuerySet[Invocation], invoke_status: str, by_status: bool, timed: bool | None
+) -> QuerySet[Invocation]:
+    """The invocations annotated with ``overall`` and narrowed by it (InvokeStatus, Timed): the status of
+    every candidate is needed before paging."""
+    invocations = with_overall_status(invocations)
+    if by_status:
+        invocations = invocations.filter(overall__in=INVOKE_STATUS_FILTER[invoke_status])
+    # Timed: true lists the scheduled and boot tasks still live, false everything else.
+    live_schedule = ~Q(repeat_mode="Once") & Q(overall__in=LIVE_OVERALL)
+    if timed is True:
+        invocations = invocations.filter(live_schedule)
+    elif timed is False:
+        invocations = invocations.exclude(live_schedule)
+    return invocations
 
 
 @action("DescribeInvocations")
@@ -108,8 +135,7 @@ def describe_invocations(principal: Principal, params: Params) -> dict[str, Any]
     encoding = params.choice("ContentEncoding", CONTENT_ENCODINGS, default="Base64", strict=False)
     if include_output and not (invoke_id or instance_id):
         raise invalid("IncludeOutput", "IncludeOutput=true needs InvokeId or InstanceId.")
-    if params.has_any("Tag"):
-        raise unsupported("Tag", "Invocations cannot carry tags yet.")
+    wanted_tags = tag_filter(params)
     page = paging.page_request(params)
     authorize(
         principal,
@@ -132,20 +158,28 @@ def describe_invocations(principal: Principal, params: Params) -> dict[str, Any]
             invocations = invocations.filter(command_name=command_name)
         if repeat_mode:
             invocations = invocations.filter(repeat_mode=repeat_mode)
-    invocations = with_overall_status(invocations)
-    if invoke_status and not (instance_id and invoke_status == "PartialFailed"):
-        invocations = invocations.filter(overall__in=INVOKE_STATUS_FILTER[invoke_status])
-    # Timed: true lists the scheduled and boot tasks still live, false everything else (the default).
-    live_schedule = ~Q(repeat_mode="Once") & Q(overall__in=LIVE_OVERALL)
-    if timed is True:
-        invocations = invocations.filter(live_schedule)
-    elif timed is False:
-        invocations = invocations.exclude(live_schedule)
+    if wanted_tags:
+        invocations = filter_by_tags(
+            invocations, account_id=principal.account_id, resource_type="invocation", wanted=wanted_tags
+        )
+    by_status = bool(invoke_status) and not (instance_id and invoke_status == "PartialFailed")
     rows: list[Invocation]
-    rows, page_fields = paging.paginate(invocations, page)
+    if by_status or timed is not None:
+        rows, page_fields = paging.paginate(
+            _filtered_by_overall(invocations, invoke_status, by_status, timed), page
+        )
+    else:
+        # No filter on the overall status: page the invocation rows themselves (an index walk on
+        # created_at, a count of plain rows) and compute the status of the page's invocations only.
+        rows, page_fields = paging.paginate(invocations, page)
+        overall = overall_of([row.id for row in rows])
+        for row in rows:
+            row.overall = overall[row.id]  # type: ignore[attr-defined]
 
     # The rendered per-instance scripts (up to 24 KB each) are not part of the answer.
-    results = InvocationResult.objects.filter(invocation_id__in=[row.id for row in rows]).defer("content")
+    results = InvocationResult.objects.filter(invocation_id__in=[row.id for row in rows], latest=True).defer(
+        "content"
+    )
     allowed = instance_ids_allowed(principal, "ecs:DescribeInvocations")
     if allowed is not None:
         results = results.filter(instance_id__in=allowed)
@@ -154,8 +188,11 @@ def describe_invocations(principal: Principal, params: Params) -> dict[str, Any]
     results_list = list(results.order_by("invocation_id", "instance_id"))
     outputs = outputs_for([r.id for r in results_list]) if include_output else {}
     by_invocation: dict[str, list[dict[str, Any]]] = {row.id: [] for row in rows}
+    periodic = {row.id for row in rows if row.repeat_mode != "Once"}
     for result in results_list:
         output = outputs.get(result.id, b"") if include_output else None
-        by_invocation[result.invocation_id].append(_instance_row(result, output, encoding))
-    records = [_invocation_row(row, by_invocation[row.id], encoding) for row in rows]
+        row = _instance_row(result, output, encoding, periodic=result.invocation_id in periodic)
+        by_invocation[result.invocation_id].append(row)
+    tags = tags_of(principal.account_id, "invocation", by_invocation)
+    records = [_invocation_row(row, by_invocation[row.id], encoding, tags.get(row.id, {})) for row in rows]
     return {"Invocations": {"Invocation": records}, **page_fields}

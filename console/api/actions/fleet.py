@@ -11,12 +11,14 @@ from django.db.models import F, QuerySet
 from console.api import paging
 from console.api.actions.invocations import iso_time
 from console.api.actions.registry import action
-from console.api.params import Params, invalid, unsupported
+from console.api.actions.tags import tag_filter, tags_to_attach
+from console.api.params import Params, invalid, missing
 from console.errors import Forbidden, ServiceError
-from console.fleet import selectors, services
+from console.fleet import assistant_settings, selectors, services
 from console.fleet.models import Activation, Instance
 from console.iam.authz import authorize
 from console.iam.principal import Principal, arn
+from console.tags.selectors import filter_by_tags, tag_list, tags_of
 
 MAX_DESCRIBE_MANAGED_IDS = 50
 MAX_STATUS_IDS = 100
@@ -30,11 +32,6 @@ def _page(params: Params) -> paging.PageRequest:
         return paging.page_request(params)
     except ServiceError as error:
         raise ServiceError(error.code, error.message, status=400) from error
-
-
-def _refuse_tags(params: Params, what: str) -> None:
-    if params.has_any("Tag"):
-        raise unsupported("Tag", f"{what} cannot carry tags yet.")
 
 
 def _instance_ids(params: Params, maximum: int) -> list[str]:
@@ -64,10 +61,9 @@ def _activation_fields(activation: Activation) -> dict[str, Any]:
 @action("CreateActivation")
 def create_activation(principal: Principal, params: Params) -> dict[str, Any]:
     """A registration code. InstanceCount 1-1000 (default 10), TimeToLiveInHours 1-4 (default 4; the
-    console's own form allows longer), InstanceName a name prefix. Accepted and ignored: ClientToken,
+    console's own form allows longer), InstanceName a name prefix. Accepted and ignored:
     ResourceGroupId."""
     region = params.text("RegionId", required=True)
-    _refuse_tags(params, "Activations")
     issued = services.activation_create(
         principal=principal,
         region=region,
@@ -77,6 +73,7 @@ def create_activation(principal: Principal, params: Params) -> dict[str, Any]:
         description=params.text("Description"),
         ip_address_range=params.text("IpAddressRange"),
         max_time_to_live_hours=services.API_MAX_TIME_TO_LIVE_HOURS,
+        tags=tags_to_attach(params),
     )
     return {"ActivationId": issued.activation.id, "ActivationCode": issued.code}
 
@@ -88,7 +85,7 @@ def describe_activations(principal: Principal, params: Params) -> dict[str, Any]
     region = params.text("RegionId", required=True)
     activation_id = params.text("ActivationId")
     instance_name = params.text("InstanceName")
-    _refuse_tags(params, "Activations")
+    wanted_tags = tag_filter(params)
     page = _page(params)
     authorize(
         principal,
@@ -100,10 +97,21 @@ def describe_activations(principal: Principal, params: Params) -> dict[str, Any]
         activations = activations.filter(pk=activation_id)
     if instance_name:
         activations = activations.filter(instance_name=instance_name)
+    if wanted_tags:
+        activations = filter_by_tags(
+            activations, account_id=principal.account_id, resource_type="activation", wanted=wanted_tags
+        )
     rows: list[Activation]
     rows, page_fields = paging.paginate(activations, page)
+    tags = tags_of(principal.account_id, "activation", [a.id for a in rows])
     records = [
-        {**_activation_fields(a), "Disabled": a.disabled, "ResourceGroupId": "", "Tags": []} for a in rows
+        {
+            **_activation_fields(a),
+            "Disabled": a.disabled,
+            "ResourceGroupId": "",
+            "Tags": tag_list(tags.get(a.id, {})),
+        }
+        for a in rows
     ]
     return {"ActivationList": records, **page_fields}
 
@@ -196,7 +204,7 @@ def describe_managed_instances(principal: Principal, params: Params) -> dict[str
     machine_id = params.text("MachineId", max_length=36)
     os_type = params.choice("OsType", MANAGED_OS_TYPES, default="")
     connected = params.choice("Connected", ("true", "false"), default="")
-    _refuse_tags(params, "Managed instances")
+    wanted_tags = tag_filter(params)
     page = _page(params)
     _authorize_instances(principal, "ecs:DescribeManagedInstances", region, ids)
     instances = _visible_for(principal, "ecs:DescribeManagedInstances").filter(region=region)
@@ -219,13 +227,18 @@ def describe_managed_instances(principal: Principal, params: Params) -> dict[str
         instances = instances.filter(
             id__in=[row.id for row in instances.only("id", "ips") if ip in (row.ips or [])]
         )
+    if wanted_tags:
+        instances = filter_by_tags(
+            instances, account_id=principal.account_id, resource_type="managedinstance", wanted=wanted_tags
+        )
     rows: list[Instance]
     rows, page_fields = paging.paginate(_by_registration(instances), page)
     stats = selectors.invocation_stats([row.id for row in rows])
+    tags = tags_of(principal.account_id, "managedinstance", [row.id for row in rows])
     records = []
     for row in rows:
         fields = _instance_fields(row, stats.get(row.id, selectors.InvocationStats()))
-        records.append({**fields, "Connected": row.is_online, "Tags": []})
+        records.append({**fields, "Connected": row.is_online, "Tags": tag_list(tags.get(row.id, {}))})
     return {"Instances": records, **page_fields}
 
 
@@ -242,7 +255,7 @@ def modify_managed_instance(principal: Principal, params: Params) -> dict[str, A
 
 @action("DeregisterManagedInstance")
 def deregister_managed_instance(principal: Principal, params: Params) -> dict[str, Any]:
-    """The agent is refused from now on; past results stay. Accepted and ignored: ClientToken."""
+    """The agent is refused from now on; past results stay."""
     region = params.text("RegionId", required=True)
     instance_id = params.text("InstanceId", required=True)
     instance = services.instance_deregister(principal=principal, instance_id=instance_id, region=region)
@@ -288,7 +301,8 @@ def describe_cloud_assistant_status(principal: Principal, params: Params) -> dic
                 "LastHeartbeatTime": iso_time(row.last_heartbeat_at),
                 "LastInvokedTime": iso_time(row_stats.last_invoked_at),
                 "OSType": row.os_type,
-                "SupportSessionManager": False,
+                # The agent opens terminals on a PTY: POSIX systems, not Windows.
+                "SupportSessionManager": row.os_type != "Windows",
             }
         )
     return {"InstanceCloudAssistantStatusSet": {"InstanceCloudAssistantStatus": records}, **page_fields}
@@ -303,4 +317,96 @@ def install_cloud_assistant(principal: Principal, params: Params) -> dict[str, A
     if params.text("InstanceId"):
         raise invalid("InstanceId", "give the instances as InstanceId.1, InstanceId.2, ...")
     services.instances_install_agent(principal=principal, region=region, instance_ids=ids)
+    return {}
+
+
+@action("ListPluginStatus")
+def list_plugin_status(principal: Principal, params: Params) -> dict[str, Any]:
+    """Plugins of the agent on each named instance. Assist's agent has no plugins (terminal sessions and
+    file transfers are built in), so without ``Name`` the one instance's list is empty, and with a
+    ``Name`` each instance reports it ``NotInstalled``. Without ``Name`` exactly one instance is allowed,
+    as in the original. Both paging styles, over the instances."""
+    region = params.text("RegionId", required=True)
+    ids = _instance_ids(params, MAX_DESCRIBE_MANAGED_IDS)
+    name = params.text("Name", max_length=255)
+    if not ids:
+        raise missing("InstanceId")
+    if not name and len(ids) != 1:
+        raise invalid("InstanceId", "without Name, give exactly one InstanceId.1 to list its plugins.")
+    page = _page(params)
+    found = selectors.instances_by_ids(principal, region=region, instance_ids=list(dict.fromkeys(ids)))
+    _authorize_instances(principal, "ecs:ListPluginStatus", region, [i.id for i in found])
+    rows: list[Instance]
+    rows, page_fields = paging.paginate(
+        _by_registration(selectors.instances_of_account(principal).filter(id__in=[i.id for i in found])), page
+    )
+    plugins = (
+        [
+            {
+                "FirstHeartbeatTime": "",
+                "LastHeartbeatTime": "",
+                "PluginName": name,
+                "PluginStatus": "NotInstalled",
+                "PluginVersion": "",
+            }
+        ]
+        if name
+        else []
+    )
+    records = [{"InstanceId": row.id, "PluginStatusSet": {"PluginStatus": plugins}} for row in rows]
+    return {"InstancePluginStatusSet": {"InstancePluginStatus": records}, **page_fields}
+
+
+@action("DescribeCloudAssistantSettings")
+def describe_cloud_assistant_settings(principal: Principal, params: Params) -> dict[str, Any]:
+    """The account's settings of the given ``SettingType.N``: ``SessionManagerConfig`` (terminal sessions
+    on or off) and ``AgentUpgradeConfig`` (when agents may upgrade). The delivery settings of the original
+    (OSS, SLS) answer empty lists: Assist keeps output and recordings itself."""
+    region = params.text("RegionId", required=True)
+    kinds = params.values("SettingType")
+    if not kinds:
+        raise missing("SettingType")
+    try:
+        for kind in kinds:
+            if kind not in ("InvocationDelivery", "SessionManagerDelivery"):
+                assistant_settings.check_setting_type(kind)
+    except assistant_settings.SettingError as error:
+        raise ServiceError(error.code, error.message) from error
+    authorize(
+        principal,
+        "ecs:DescribeCloudAssistantSettings",
+        [services.settings_arn(principal, region, kind) for kind in kinds],
+    )
+    stored = selectors.assistant_settings_of(principal.account_id)
+    body: dict[str, Any] = {}
+    if assistant_settings.SESSION_MANAGER in kinds:
+        body["SessionManagerConfig"] = {"SessionManagerEnabled": stored.session_manager_enabled}
+    if assistant_settings.AGENT_UPGRADE in kinds:
+        upgrade = {**assistant_settings.UPGRADE_DEFAULTS, **stored.agent_upgrade}
+        body["AgentUpgradeConfig"] = {
+            "AllowedUpgradeWindows": {"AllowedUpgradeWindow": upgrade["AllowedUpgradeWindow"]},
+            "BootstrapUpgrade": upgrade["BootstrapUpgrade"],
+            "DisableUpgrade": upgrade["DisableUpgrade"],
+            "Enabled": upgrade["Enabled"],
+            "TimeZone": upgrade["TimeZone"],
+        }
+    if "InvocationDelivery" in kinds or "SessionManagerDelivery" in kinds:
+        body["OssDeliveryConfigs"] = {"OssDeliveryConfig": []}
+        body["SlsDeliveryConfigs"] = {"SlsDeliveryConfig": []}
+    return body
+
+
+@action("ModifyCloudAssistantSettings")
+def modify_cloud_assistant_settings(principal: Principal, params: Params) -> dict[str, Any]:
+    """Change one ``SettingType``: ``SessionManagerConfig`` or ``AgentUpgradeConfig`` (JSON). The
+    delivery and resource-usage settings of the original are refused with the reason."""
+    region = params.text("RegionId", required=True)
+    kind = params.text("SettingType", required=True)
+    try:
+        assistant_settings.check_setting_type(kind)
+    except assistant_settings.SettingError as error:
+        raise ServiceError(error.code, error.message) from error
+    services.assistant_settings_modify(
+        principal=principal, region=region, setting_type=kind, config=params.text(kind, required=True)
+    )
     return {}

@@ -9,21 +9,25 @@ from django.conf import settings
 
 from console.api import paging
 from console.api.actions.registry import action
-from console.api.params import Params, unsupported
+from console.api.actions.tags import tag_filter, tags_to_attach
+from console.api.params import Params, invalid, unsupported
 from console.commands import parameters as cmd_params
 from console.iam.authz import authorize
 from console.iam.principal import Principal, arn
 from console.invocations import status as st
-from console.invocations.models import InvocationResult
+from console.invocations.models import Invocation, InvocationResult
 from console.invocations.selectors import outputs_for, results_visible
-from console.invocations.services import invocation_invoke_command, invocation_run_command, invocation_stop
+from console.invocations.services import (
+    invocation_invoke_command,
+    invocation_modify,
+    invocation_run_command,
+    invocation_stop,
+)
+from console.tags.selectors import filter_by_tags, tag_list, tags_of
 
 CONTENT_ENCODINGS = ("PlainText", "Base64")
-TERMINATION_MODES = ("Process", "ProcessTree")
 # Options that change where or how a command runs: ignoring them would run it differently than asked.
 UNSUPPORTED_RUN_OPTIONS = (
-    "ContainerId",
-    "ContainerName",
     "Launcher",
     "OssOutputDelivery",
     "WindowsPasswordName",
@@ -43,19 +47,36 @@ def iso_time(value: datetime | None) -> str:
 
 def refuse_unsupported_run_options(params: Params) -> None:
     """Options of RunCommand and InvokeCommand this server cannot honour yet: refused, never ignored."""
-    if params.has_any("ResourceTag"):
-        raise unsupported("ResourceTag", "Name the target instances with InstanceId.N.")
-    repeat_mode = params.text("RepeatMode")
-    if repeat_mode and repeat_mode.lower() != "once":
-        raise unsupported("RepeatMode", f"Only Once is supported; {repeat_mode!r} was given.")
-    if params.text("Frequency"):
-        raise unsupported("Frequency", "Scheduled runs (RepeatMode=Period) are not supported yet.")
     for name in UNSUPPORTED_RUN_OPTIONS:
         if params.text(name):
             raise unsupported(name)
-    if params.has_any("Tag"):
-        raise unsupported("Tag", "Invocations cannot carry tags yet.")
-    params.choice("TerminationMode", TERMINATION_MODES, default="Process")
+
+
+def run_options_of(params: Params) -> dict[str, Any]:
+    """The run options shared by RunCommand and InvokeCommand, as the services' keyword arguments; the
+    services check them (console/invocations/run_options.py). ``MaxConcurrency`` and ``MaxErrors`` are
+    this server's extra optional parameters (docs/api.md)."""
+    return {
+        "frequency": params.text("Frequency"),
+        "repeat_mode": params.text("RepeatMode"),
+        "termination_mode": params.text("TerminationMode"),
+        "container_id": params.text("ContainerId"),
+        "container_name": params.text("ContainerName"),
+        "max_concurrency": params.text("MaxConcurrency"),
+        "max_errors": params.text("MaxErrors"),
+    }
+
+
+def resource_tag_targets(params: Params, maximum: int) -> dict[str, str | None]:
+    """``ResourceTag.N.Key``/``.Value``: run on every instance carrying all these tags (a tag without a
+    value: the key with any value)."""
+    pairs = params.given_structs("ResourceTag", ("Key", "Value"))
+    if len(pairs) > maximum:
+        raise invalid("ResourceTag", f"at most {maximum} tags can select the instances.")
+    for pair in pairs:
+        if not pair.get("Key"):
+            raise invalid("ResourceTag.N.Key", "every ResourceTag.N needs a non-empty Key.")
+    return {pair["Key"]: pair.get("Value") for pair in pairs}
 
 
 def parameter_values(params: Params) -> dict[str, object]:
@@ -65,8 +86,8 @@ def parameter_values(params: Params) -> dict[str, object]:
 
 @action("RunCommand")
 def run_command(principal: Principal, params: Params) -> dict[str, Any]:
-    """Create and run a one-time command. Accepted and ignored: ClientToken, ResourceGroupId, Timed,
-    TerminationMode (validated)."""
+    """Create and run a command (once, periodic or at reboot). Accepted and ignored: ResourceGroupId,
+    Timed."""
     region = params.text("RegionId", required=True)
     command_type = params.text("Type", required=True)
     content = params.text("CommandContent", required=True)
@@ -89,6 +110,9 @@ def run_command(principal: Principal, params: Params) -> dict[str, Any]:
         keep_command=params.boolean("KeepCommand"),
         enable_parameter=enable_parameter,
         parameters=values,
+        resource_tags=resource_tag_targets(params, maximum=20),
+        tags=tags_to_attach(params),
+        **run_options_of(params),
     )
     return {"CommandId": invocation.command_id, "InvokeId": invocation.id}
 
@@ -96,7 +120,7 @@ def run_command(principal: Principal, params: Params) -> dict[str, Any]:
 @action("InvokeCommand")
 def invoke_command(principal: Principal, params: Params) -> dict[str, Any]:
     """Run a saved command. Timeout and WorkingDir override the command's for this run. Accepted and
-    ignored: ClientToken, ResourceGroupId, Timed, TerminationMode (validated)."""
+    ignored: ResourceGroupId, Timed."""
     region = params.text("RegionId", required=True)
     command_id = params.text("CommandId", required=True)
     refuse_unsupported_run_options(params)
@@ -110,8 +134,33 @@ def invoke_command(principal: Principal, params: Params) -> dict[str, Any]:
         working_dir=params.text("WorkingDir") if "WorkingDir" in params else None,
         username=params.text("Username"),
         parameters=values,
+        resource_tags=resource_tag_targets(params, maximum=10),
+        tags=tags_to_attach(params),
+        **run_options_of(params),
     )
     return {"InvokeId": invocation.id}
+
+
+@action("ModifyInvocationAttribute")
+def modify_invocation_attribute(principal: Principal, params: Params) -> dict[str, Any]:
+    """Change a live periodic task's content, parameters or frequency, or add instances; answers the
+    task's CommandId (a new one when the content changed). A Once task is refused (403
+    ``InvalidOperation.RepeatMode``)."""
+    region = params.text("RegionId", required=True)
+    invoke_id = params.text("InvokeId", required=True)
+    encoding = params.choice("ContentEncoding", CONTENT_ENCODINGS, default="PlainText", strict=False)
+    invocation = invocation_modify(
+        principal=principal,
+        invocation_id=invoke_id,
+        region=region,
+        command_content=params.text("CommandContent") if "CommandContent" in params else None,
+        content_encoding=encoding,
+        enable_parameter=params.boolean("EnableParameter") if params.text("EnableParameter") else None,
+        parameters=parameter_values(params) if "Parameters" in params else None,
+        frequency=params.text("Frequency"),
+        instance_ids=params.values("InstanceId"),
+    )
+    return {"CommandId": invocation.command_id}
 
 
 @action("StopInvocation")
@@ -142,14 +191,16 @@ def output_field(output: bytes, encoding: str) -> tuple[str, int]:
     return base64.b64encode(tail).decode("ascii"), dropped
 
 
-def _result_row(result: InvocationResult, output: bytes, encoding: str) -> dict[str, Any]:
+def _result_row(
+    result: InvocationResult, output: bytes, encoding: str, tags: dict[str, str]
+) -> dict[str, Any]:
     invocation = result.invocation
     text, dropped = output_field(output, encoding)
     return {
         "CommandId": invocation.command_id,
-        "ContainerId": "",
-        "ContainerName": "",
-        "Dropped": dropped,
+        "ContainerId": invocation.container_id,
+        "ContainerName": invocation.container_name,
+        "Dropped": dropped + result.output_dropped,
         "ErrorCode": result.error_code,
         "ErrorInfo": result.error_info,
         "ExitCode": 0 if result.exit_code is None else result.exit_code,
@@ -168,33 +219,34 @@ def _result_row(result: InvocationResult, output: bytes, encoding: str) -> dict[
         "Repeats": result.repeats,
         "StartTime": iso_time(result.started_at),
         "StopTime": iso_time(result.stopped_at),
-        "Tags": {"Tag": []},
-        "TerminationMode": "",
+        "Tags": {"Tag": tag_list(tags)},
+        "TerminationMode": invocation.termination_mode,
         "Username": invocation.username or default_username(invocation.command_type),
     }
 
 
 @action("DescribeInvocationResults")
 def describe_invocation_results(principal: Principal, params: Params) -> dict[str, Any]:
-    """Per-instance records, newest first. Accepted and ignored: ResourceGroupId; IncludeHistory
-    (validated; one-time runs have no history)."""
+    """Per-instance records: each instance's latest execution, or with ``IncludeHistory=true`` (InvokeId of
+    a periodic task required) one record per run; newest first. Accepted and ignored: ResourceGroupId."""
     region = params.text("RegionId", required=True)
     invoke_id = params.text("InvokeId")
     instance_id = params.text("InstanceId")
     command_id = params.text("CommandId")
     record_status = params.choice("InvokeRecordStatus", RECORD_STATUSES, default="")
     encoding = params.choice("ContentEncoding", CONTENT_ENCODINGS, default="Base64", strict=False)
-    params.boolean("IncludeHistory")
-    if params.has_any("Tag"):
-        raise unsupported("Tag", "Invocations cannot carry tags yet.")
+    include_history = params.boolean("IncludeHistory")
+    wanted_tags = tag_filter(params)
     page = paging.page_request(params)
     authorize(
         principal,
         "ecs:DescribeInvocationResults",
         [arn(principal.account_id, region, "invocation", invoke_id or "*")],
     )
+    if include_history:
+        _check_history_task(principal, invoke_id, region)
     results = (
-        results_visible(principal)
+        results_visible(principal, history=include_history)
         .filter(invocation__region=region)
         .select_related("invocation")
         .defer("content")  # the rendered per-instance script is not part of the answer
@@ -207,8 +259,36 @@ def describe_invocation_results(principal: Principal, params: Params) -> dict[st
         results = results.filter(invocation__command_id=command_id)
     if record_status:
         results = results.filter(status__in=STATUSES_OF_RECORD[record_status])
+    if wanted_tags:
+        tagged = filter_by_tags(
+            Invocation.objects.all(),
+            account_id=principal.account_id,
+            resource_type="invocation",
+            wanted=wanted_tags,
+        )
+        results = results.filter(invocation__in=tagged)
+    if include_history:  # the runs, not the row waiting for the next one
+        results = results.exclude(status=st.SCHEDULED)
     rows: list[InvocationResult]
     rows, page_fields = paging.paginate(results, page)
     outputs = outputs_for([row.id for row in rows])
-    records = [_result_row(row, outputs.get(row.id, b""), encoding) for row in rows]
+    tags = tags_of(principal.account_id, "invocation", {row.invocation_id for row in rows})
+    records = [
+        _result_row(row, outputs.get(row.id, b""), encoding, tags.get(row.invocation_id, {})) for row in rows
+    ]
     return {"Invocation": {"InvocationResults": {"InvocationResult": records}, **page_fields}}
+
+
+def _check_history_task(principal: Principal, invoke_id: str, region: str) -> None:
+    """IncludeHistory=true needs the InvokeId of a task that runs more than once (reference section 3.2)."""
+    if not invoke_id:
+        raise invalid(
+            "IncludeHistory", "IncludeHistory=true needs the InvokeId of a Period or EveryReboot task."
+        )
+    tasks = Invocation.objects.filter(pk=invoke_id, account_id=principal.account_id, region=region)
+    mode = tasks.values_list("repeat_mode", flat=True).first()
+    if mode is not None and mode not in ("Period", "EveryReboot"):
+        raise invalid(
+            "IncludeHistory",
+            f"{invoke_id} is a {mode} task; only Period and EveryReboot tasks have a history.",
+        )
