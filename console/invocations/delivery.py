@@ -15,6 +15,15 @@ def task_run_frame(result: InvocationResult) -> protocol.TaskRun:
         working_dir=invocation.working_dir,
         username=invocation.username,
         timeout=float(invocation.timeout),
+        # The API stores "Process" or "ProcessTree"; anything else (a row from before the field) kills
+        # the tree, as every agent did before TerminationMode existed.
+        termination_mode=(
+            invocation.termination_mode
+            if invocation.termination_mode in protocol.TERMINATION_MODES
+            else protocol.TERMINATION_PROCESS_TREE
+        ),
+        container_id=invocation.container_id,
+        container_name=invocation.container_name,
     )
 
 

@@ -27,6 +27,18 @@ class Invocation(models.Model):
     enable_parameter = models.BooleanField(default=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # RepeatMode=Period: when the schedule runs next (console/invocations/schedule.py); None once it has no
+    # run left (an at() that ran, a cron past its last year) or the task was stopped.
+    next_run_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # How a timeout or a stop kills the script: its process only, or the whole process tree.
+    termination_mode = models.CharField(max_length=16, default="ProcessTree")
+    # Run inside this container (docker or crictl on the instance) instead of on the host.
+    container_id = models.CharField(max_length=64, blank=True)
+    container_name = models.CharField(max_length=255, blank=True)
+    # Rate control, beyond the original: a number ("10") or a percentage ("25%") of the targets; "" is
+    # no limit. Past max_errors failed instances, the instances not yet started end Cancelled.
+    max_concurrency = models.CharField(max_length=8, blank=True)
+    max_errors = models.CharField(max_length=8, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -36,7 +48,13 @@ class Invocation(models.Model):
 
 
 class InvocationResult(models.Model):
-    """The state of one invocation on one instance. Its id is the task id the agent sees."""
+    """The state of one invocation on one instance. Its id is the task id the agent sees.
+
+    A periodic task runs many times on each instance: every run (execution) is a row of its own, with a
+    new id, so the agent sees a new task and the execution keeps its own output, status and ``repeats``
+    (its run number). The instance's ``latest`` row is what Describe* and the pages show by default: the
+    execution under way, or, between runs, a Scheduled row waiting for the next one; earlier executions
+    are history (``latest`` false, listed by DescribeInvocationResults with IncludeHistory)."""
 
     id = models.CharField(primary_key=True, max_length=40)
     invocation = models.ForeignKey(Invocation, on_delete=models.CASCADE, related_name="results")
@@ -51,17 +69,39 @@ class InvocationResult(models.Model):
     exit_code = models.IntegerField(null=True, blank=True)
     repeats = models.PositiveIntegerField(default=0)
     output_size = models.PositiveBigIntegerField(default=0)
+    # Bytes of output not kept because the execution passed the output cap (ASSIST_MAX_OUTPUT_BYTES).
+    output_dropped = models.PositiveBigIntegerField(default=0)
+    # NextRebootOnly/EveryReboot: the instance's boot id when the row was armed; the run starts once the
+    # agent says hello from another boot.
+    boot_id = models.CharField(max_length=64, blank=True)
+    # Rate control (MaxConcurrency): a Pending result waiting for a free slot of its invocation. It is not
+    # delivered (nor timed out) until console/invocations/rate.py releases it.
+    queued = models.BooleanField(default=False)
+    # When the task last went out to its agent's connection (written before the frame is sent). A task
+    # never sent ends Aborted/DeliveryTimeout; one sent may be running on the agent, so it waits for the
+    # agent's word and ends only as unknown (services.results_end_unconfirmed), never as not run.
+    sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     stopped_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    latest = models.BooleanField(default=True)
 
     class Meta:
         ordering = ["invocation_id", "instance_id"]
-        indexes = [models.Index(fields=["instance", "status"])]
+        indexes = [
+            models.Index(fields=["instance", "status"]),
+            # DescribeInvocationResults' newest-first pages (created_at, id) read 50 index entries,
+            # not a sort of every result of the account (docs/performance.md, bench/api_latency.py).
+            models.Index(fields=["created_at", "id"], name="result_newest_first"),
+        ]
         constraints = [
-            models.UniqueConstraint(fields=["invocation", "instance"], name="result_unique_per_instance")
+            models.UniqueConstraint(
+                fields=["invocation", "instance"],
+                condition=models.Q(latest=True),
+                name="result_unique_per_instance",
+            )
         ]
 
     def __str__(self) -> str:

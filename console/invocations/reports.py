@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from assist_agent import protocol
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -32,8 +33,8 @@ def _not_yours(instance_id: str, task_id: str) -> ServiceError:
 
 
 MUTABLE_FIELDS = [
-    "status", "error_code", "error_info", "exit_code", "repeats", "output_size", "started_at", "finished_at",
-    "updated_at",
+    "status", "error_code", "error_info", "exit_code", "repeats", "output_size", "output_dropped",
+    "started_at", "finished_at", "updated_at",
 ]  # fmt: skip
 
 
@@ -64,15 +65,11 @@ def agent_frames_ingest(items: list[Item]) -> list[object]:
             else:
                 valid.append((index, kind, fields, result))
 
-        with_output = {fields["task_id"] for _, kind, fields, _ in valid if kind in ("output", "result")}
-        have: dict[str, set[int]] = defaultdict(set)
-        for result_id, seq in OutputChunk.objects.filter(result_id__in=with_output).values_list(
-            "result_id", "seq"
-        ):
-            have[result_id].add(seq)
+        have = _chunks_held(valid)
 
         new_chunks: list[OutputChunk] = []
         changed: dict[str, InvocationResult] = {}
+        cap = settings.ASSIST_MAX_OUTPUT_BYTES
         for index, kind, fields, result in valid:
             if kind == "started":
                 if _apply_started(result, fields):
@@ -82,8 +79,13 @@ def agent_frames_ingest(items: list[Item]) -> list[object]:
                 outcomes[index] = seq not in have[result.id]
                 if outcomes[index]:
                     have[result.id].add(seq)
-                    new_chunks.append(OutputChunk(result_id=result.id, seq=seq, data=fields["data"]))
-                    result.output_size += len(fields["data"])
+                    # Past the output cap a chunk is still recorded (the result's completeness check counts
+                    # chunk numbers), but only what fits is kept; the rest is counted as dropped.
+                    data = fields["data"]
+                    kept = data[: max(0, cap - result.output_size)]
+                    new_chunks.append(OutputChunk(result_id=result.id, seq=seq, data=kept))
+                    result.output_size += len(kept)
+                    result.output_dropped += len(data) - len(kept)
                     changed[result.id] = result
             else:
                 status_before = result.status
@@ -97,9 +99,41 @@ def agent_frames_ingest(items: list[Item]) -> list[object]:
             result.updated_at = now
             events.ring_browsers_on_commit(result.invocation_id, result.id)
         _write_back(list(changed.values()))
+        finished = [result for result in changed.values() if result.status in st.FINAL]
+        if finished:
+            from console.invocations.rate import rate_control_after
+            from console.invocations.services import executions_roll_over
+
+            # MaxErrors/MaxConcurrency: cancel the rest or release queued results into the freed slots.
+            cancelled = rate_control_after({result.invocation_id for result in finished}, now=now)
+            # A periodic or EveryReboot task's instance waits for its next run again (services.py).
+            executions_roll_over([result.id for result in finished] + cancelled, now=now)
         if heartbeats:
             fleet_services.instances_heartbeat(instance_ids=heartbeats)
     return outcomes
+
+
+def _chunks_held(valid: list[tuple[int, str, dict[str, Any], InvocationResult]]) -> dict[str, set[int]]:
+    """The chunk numbers already stored that this batch needs to know of: every one of a result being
+    reported final (its completeness check), only the batch's own numbers for output chunks. Reading all
+    of a running result's numbers back for every batch made a long output cost quadratic reads (1,600
+    chunks of a 100 MB output, read again at each of hundreds of batches)."""
+    finals = {fields["task_id"] for _, kind, fields, _ in valid if kind == "result"}
+    batch_seqs: dict[str, set[int]] = defaultdict(set)
+    for _, kind, fields, _ in valid:
+        if kind == "output" and fields["task_id"] not in finals:
+            batch_seqs[fields["task_id"]].add(fields["seq"])
+    queries = []
+    if finals:
+        queries.append(OutputChunk.objects.filter(result_id__in=finals))
+    if batch_seqs:
+        seqs = set().union(*batch_seqs.values())
+        queries.append(OutputChunk.objects.filter(result_id__in=batch_seqs, seq__in=seqs))
+    have: dict[str, set[int]] = defaultdict(set)
+    for query in queries:
+        for result_id, seq in query.values_list("result_id", "seq"):
+            have[result_id].add(seq)
+    return have
 
 
 def _write_back(results: list[InvocationResult]) -> None:
@@ -122,28 +156,30 @@ def _write_back(results: list[InvocationResult]) -> None:
 
 
 def _apply_started(result: InvocationResult, fields: dict[str, Any]) -> bool:
-    if result.status not in (st.PENDING, st.ABORTED):
+    to = st.transition(result.status, st.STARTED)
+    if to is None:
         return False
-    result.status = st.RUNNING
+    result.status = to
     result.error_code = result.error_info = ""
     result.started_at = _aware(fields["started_at"])
     return True
 
 
 def _apply_result(result: InvocationResult, fields: dict[str, Any], have: set[int]) -> list[int]:
-    if result.status not in st.REPORTABLE:
+    status = st.transition(result.status, st.REPORTED, fields["status"])
+    if status is None:
         return []  # already final: a repeated report, acknowledge it again
     missing = protocol.missing(fields["last_seq"], have)
     if missing:
         return missing[: protocol.MAX_RESEND_SEQS]
-    status, exit_code = fields["status"], fields["exit_code"]
+    exit_code = fields["exit_code"]
     default_code, default_info = st.error_for_exit(status, exit_code)
     result.status = status
     result.exit_code = exit_code
     result.error_code = (fields["error_code"] or default_code)[:64]
     result.error_info = (fields["error_info"] or default_info)[:512]
     result.finished_at = _aware(fields["finished_at"]) or timezone.now()
-    result.repeats = 1
+    result.repeats = max(result.repeats, 1)  # a periodic task's execution already holds its run number
     if fields["started_at"] is not None:
         result.started_at = _aware(fields["started_at"])
     return []

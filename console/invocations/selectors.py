@@ -41,11 +41,12 @@ def with_overall_status(invocations: QuerySet[Invocation]) -> QuerySet[Invocatio
     """Annotate ``overall``: ``status.overall_status`` of each invocation's results, computed by the
     database so that it can be filtered and paged on (DescribeInvocations' InvokeStatus)."""
 
+    # Only each instance's latest execution counts (earlier runs of a periodic task are history).
     def having(statuses) -> Count:
-        return Count("results", filter=Q(results__status__in=list(statuses)))
+        return Count("results", filter=Q(results__latest=True, results__status__in=list(statuses)))
 
     counts = {
-        "n_all": Count("results"),
+        "n_all": Count("results", filter=Q(results__latest=True)),
         "n_pending": having([st.PENDING]),
         "n_running": having([st.RUNNING]),
         "n_stopping": having([st.STOPPING]),
@@ -69,9 +70,22 @@ def with_overall_status(invocations: QuerySet[Invocation]) -> QuerySet[Invocatio
     return invocations.annotate(**counts).annotate(overall=overall)
 
 
-def results_visible(principal: Principal) -> QuerySet[InvocationResult]:
-    """Per-instance results of the account; for a RAM user, only on instances it may read results of."""
+def overall_of(invocation_ids: list[str]) -> dict[str, str]:
+    """``with_overall_status``'s ``overall`` of each of these invocations (one query over their results
+    only), for a page already cut: annotating the page, not every invocation of the account before paging,
+    keeps DescribeInvocations' cost to the page's results (docs/performance.md, section 4)."""
+    if not invocation_ids:
+        return {}
+    rows = with_overall_status(Invocation.objects.filter(pk__in=invocation_ids)).values_list("id", "overall")
+    return dict(rows)
+
+
+def results_visible(principal: Principal, *, history: bool = False) -> QuerySet[InvocationResult]:
+    """Per-instance results of the account; for a RAM user, only on instances it may read results of.
+    Each instance's latest execution only, unless ``history`` (every execution of periodic tasks)."""
     results = InvocationResult.objects.filter(invocation__account_id=principal.account_id)
+    if not history:
+        results = results.filter(latest=True)
     allowed = instance_ids_allowed(principal, "ecs:DescribeInvocationResults")
     return results if allowed is None else results.filter(instance_id__in=allowed)
 
@@ -110,9 +124,10 @@ def chunks_after(result_id: str, after_seq: int, limit: int = 500) -> list[tuple
 
 
 def pending_tasks(instance_id: str) -> list[InvocationResult]:
-    """Tasks of an instance still waiting to be taken by its agent, oldest first."""
+    """Tasks of an instance still waiting to be taken by its agent, oldest first (not those waiting for a
+    MaxConcurrency slot: console/invocations/rate.py)."""
     return list(
-        InvocationResult.objects.filter(instance_id=instance_id, status=st.PENDING)
+        InvocationResult.objects.filter(instance_id=instance_id, status=st.PENDING, queued=False)
         .select_related("invocation")
         .order_by("created_at")[:200]
     )
@@ -121,3 +136,95 @@ def pending_tasks(instance_id: str) -> list[InvocationResult]:
 def last_seqs(result_ids: list[str]) -> dict[str, int]:
     rows = OutputChunk.objects.filter(result_id__in=result_ids).values("result_id").annotate(last=Max("seq"))
     return {row["result_id"]: row["last"] for row in rows}
+
+
+# --- Console pages (invocation page, history, dashboard): read helpers ---------------------------
+
+
+def output_of(result_id: str) -> bytes:
+    """The whole stored output of one result, in chunk order, followed by a line saying how much was not
+    kept when the execution passed the output cap (ASSIST_MAX_OUTPUT_BYTES)."""
+    output = outputs_for([result_id])[result_id]
+    dropped = InvocationResult.objects.filter(pk=result_id).values_list("output_dropped", flat=True).first()
+    return output + cut_notice(len(output), dropped or 0)
+
+
+def cut_notice(kept: int, dropped: int) -> bytes:
+    """The line that ends a cut output: how much was kept and how much more the script printed."""
+    if not dropped:
+        return b""
+    return (
+        f"\n[output cut: the first {kept} bytes were kept; {dropped} more bytes were not stored "
+        "(ASSIST_MAX_OUTPUT_BYTES)]\n"
+    ).encode()
+
+
+def invocations_filtered(
+    principal: Principal,
+    *,
+    status: str = "",
+    name: str = "",
+    instance_id: str = "",
+    since=None,
+    until=None,
+) -> QuerySet[Invocation]:
+    """The visible invocations, newest first, annotated with ``overall``, narrowed by overall status,
+    command name (substring), an instance they ran on (id or name, exact) and a creation time range."""
+    invocations = with_overall_status(invocations_visible(principal)).order_by("-created_at", "-id")
+    if status:
+        invocations = invocations.filter(overall=status)
+    if name:
+        invocations = invocations.filter(command_name__icontains=name)
+    if instance_id:
+        on = InvocationResult.objects.filter(
+            Q(instance_id=instance_id) | Q(instance__name=instance_id)
+        ).values("invocation_id")
+        invocations = invocations.filter(pk__in=on)
+    if since is not None:
+        invocations = invocations.filter(created_at__gte=since)
+    if until is not None:
+        invocations = invocations.filter(created_at__lt=until)
+    return invocations
+
+
+def status_counts(principal: Principal, invocation_ids: list[str]) -> dict[str, dict[str, int]]:
+    """Per invocation, how many of the results the principal may see are in each status (one query)."""
+    counts: dict[str, dict[str, int]] = {invocation_id: {} for invocation_id in invocation_ids}
+    rows = (
+        results_visible(principal)
+        .filter(invocation_id__in=invocation_ids)
+        .values("invocation_id", "status")
+        .annotate(n=Count("id"))
+    )
+    for row in rows:
+        counts[row["invocation_id"]][row["status"]] = row["n"]
+    return counts
+
+
+def results_failed_recently(principal: Principal, since, limit: int = 10) -> list[InvocationResult]:
+    """The latest visible results that ended failed-like (Failed, Timeout, Error, Aborted, Invalid)."""
+    return list(
+        results_visible(principal)
+        .filter(status__in=st.FAILED_LIKE, created_at__gte=since)
+        .select_related("invocation", "instance")
+        .order_by(F("finished_at").desc(nulls_last=True), "-created_at")[:limit]
+    )
+
+
+def output_tails(sizes: dict[str, int], limit: int) -> dict[str, tuple[int, bytes]]:
+    """The last ``limit`` bytes (or a little more: whole chunks) of each result's output and the offset
+    they start at, given each result's ``output_size``; never reads more than needed of a large output."""
+    small = [result_id for result_id, size in sizes.items() if size <= limit]
+    tails = {result_id: (0, data) for result_id, data in outputs_for(small).items()}
+    for result_id in sizes.keys() - set(small):
+        parts: list[bytes] = []
+        held = 0
+        rows = OutputChunk.objects.filter(result_id=result_id).order_by("-seq").values_list("data", flat=True)
+        for data in rows.iterator(chunk_size=64):
+            parts.append(bytes(data))
+            held += len(data)
+            if held >= limit:
+                break
+        tail = b"".join(reversed(parts))
+        tails[result_id] = (max(0, sizes[result_id] - len(tail)), tail)
+    return tails

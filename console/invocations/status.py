@@ -37,6 +37,61 @@ REPORTABLE = frozenset({PENDING, RUNNING, STOPPING, SCHEDULED, ABORTED})
 AGENT_FINAL = frozenset({SUCCESS, FAILED, TIMEOUT, ERROR, TERMINATED})
 
 
+# --- The per-instance state machine ------------------------------------------------------------------
+# Every change of a result's status is one of these events; ``transition`` says where it leads from a
+# given status, or None when the event does not apply there (the caller then leaves the result alone).
+DUE = "due"  # a periodic run is due, or the instance booted again (reboot tasks): Scheduled -> Pending
+STARTED = "started"  # the agent took the task
+REPORTED = "reported"  # the agent's final report; the target is the status it reports
+STOP = "stop"  # StopInvocation
+MAX_ERRORS = "max_errors"  # rate control: the run failed on too many instances (not started ones end)
+DELIVERY_TIMEOUT = "delivery_timeout"  # no agent took it in time
+INSTANCE_RELEASED = "instance_released"  # the instance was deregistered
+# The agent will not report this task: offline past the task's timeout, or it came back without it.
+AGENT_LOST = "agent_lost"
+# The task went out to the agent's connection but the agent never confirmed it (no report) well past
+# the delivery timeout and the task's own timeout: it may have run, so it cannot end as not run (Aborted).
+UNCONFIRMED = "unconfirmed"
+EVENTS = (
+    DUE, STARTED, REPORTED, STOP, MAX_ERRORS, DELIVERY_TIMEOUT, INSTANCE_RELEASED, AGENT_LOST, UNCONFIRMED,
+)  # fmt: skip
+
+_TRANSITIONS: dict[tuple[str, str], str] = {
+    (SCHEDULED, DUE): PENDING,
+    (PENDING, STARTED): RUNNING,
+    # Only a task never sent ends Aborted (DeliveryTimeout), so no agent should report one; if one does
+    # (a row aborted before sends were recorded), the agent's word wins.
+    (ABORTED, STARTED): RUNNING,
+    (PENDING, STOP): CANCELLED,
+    (SCHEDULED, STOP): CANCELLED,
+    (RUNNING, STOP): STOPPING,
+    (STOPPING, STOP): STOPPING,  # stopping again re-sends the stop
+    (PENDING, MAX_ERRORS): CANCELLED,
+    (PENDING, DELIVERY_TIMEOUT): ABORTED,
+    (PENDING, INSTANCE_RELEASED): ABORTED,
+    (SCHEDULED, INSTANCE_RELEASED): ABORTED,
+    (RUNNING, INSTANCE_RELEASED): ERROR,
+    (STOPPING, INSTANCE_RELEASED): ERROR,
+    (RUNNING, AGENT_LOST): ERROR,
+    (STOPPING, AGENT_LOST): ERROR,
+    (PENDING, UNCONFIRMED): ERROR,
+}
+
+
+def transition(current: str, event: str, reported: str = "") -> str | None:
+    """The status ``event`` leads to from ``current``, or None when it does not apply there. For
+    REPORTED, ``reported`` is the agent's final status: taken from any status an agent report may move
+    a result out of (REPORTABLE), never from a final one (a repeated report is only acknowledged)."""
+    if event == REPORTED:
+        return reported if current in REPORTABLE and reported in AGENT_FINAL else None
+    return _TRANSITIONS.get((current, event))
+
+
+def sources(event: str) -> frozenset[str]:
+    """The statuses ``event`` applies to (for the services' bulk updates)."""
+    return frozenset(current for current, on in _TRANSITIONS if on == event)
+
+
 def overall_status(statuses: Iterable[str]) -> str:
     present = set(statuses)
     if not present:
@@ -68,8 +123,12 @@ def record_status(status: str) -> str:
     return "Running"
 
 
-def legacy_invoke_status(overall: str) -> str:
-    """The legacy overall ``InvokeStatus`` of DescribeInvocations."""
+def legacy_invoke_status(overall: str, repeat_mode: str = "Once") -> str:
+    """The legacy overall ``InvokeStatus`` of DescribeInvocations (section 4.5): a scheduled or reboot task
+    is Running until it is stopped (never Finished, Failed or PartialFailed); a one-time task maps its
+    overall status."""
+    if repeat_mode != "Once" and overall not in ("Stopped", STOPPING):
+        return "Running"
     return {
         SUCCESS: "Finished",
         "PartialFailed": "PartialFailed",

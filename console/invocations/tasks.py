@@ -1,14 +1,17 @@
 """Celery tasks. Each takes ids, re-reads the world, and is harmless to run twice."""
 
+from dataclasses import asdict
 from datetime import timedelta
 
 from celery import shared_task
 from django.utils import timezone
 
-from console.invocations import events, services
+from console.files import services as file_services
+from console.invocations import events, retention, services
 from console.invocations import status as st
 from console.invocations.delivery import encoded_task_runs
 from console.invocations.models import InvocationResult
+from console.invocations.rate import rate_control_sweep
 
 REDELIVER_AFTER_SECONDS = 5
 
@@ -18,9 +21,10 @@ def dispatch_invocation(invocation_id: str) -> int:
     """Hand each target agent its task: one message per web node carries the frames of all its agents
     (console/gateway/nodes.py); the tick re-rings any task still Pending a few seconds later."""
     pending = list(
-        InvocationResult.objects.filter(invocation_id=invocation_id, status=st.PENDING).select_related(
-            "invocation"
-        )
+        # A result queued for a MaxConcurrency slot waits (console/invocations/rate.py).
+        InvocationResult.objects.filter(
+            invocation_id=invocation_id, status=st.PENDING, queued=False
+        ).select_related("invocation")
     )
     events.deliver_tasks(encoded_task_runs(pending))
     return len(pending)
@@ -31,7 +35,7 @@ def redeliver_pending() -> int:
     connection that moved between nodes); their consumers re-read and resend, the agent journal dedups."""
     cutoff = timezone.now() - timedelta(seconds=REDELIVER_AFTER_SECONDS)
     instance_ids = (
-        InvocationResult.objects.filter(status=st.PENDING, created_at__lt=cutoff)
+        InvocationResult.objects.filter(status=st.PENDING, queued=False, created_at__lt=cutoff)
         .values_list("instance_id", flat=True)
         .distinct()[:1000]
     )
@@ -42,6 +46,18 @@ def redeliver_pending() -> int:
 @shared_task
 def tick() -> int:
     aborted = services.results_abort_undelivered()
+    services.executions_roll_over_finished()  # periodic tasks: Aborted executions wait for the next run
+    services.executions_start_due()
+    rate_control_sweep()  # queued results of rate-controlled runs take any free slot
     redeliver_pending()
     services.results_restop()
+    services.results_end_for_silent_agents()  # a Running result whose agent never comes back ends
+    services.results_end_unconfirmed()  # a task sent to an agent that never said a word about it ends
+    file_services.results_tick()  # file transfers (console/files): redelivery and timeouts
     return aborted
+
+
+@shared_task
+def purge_history() -> dict:
+    """Delete runs, results and output past ASSIST_HISTORY_DAYS, in small batches (retention.py)."""
+    return asdict(retention.purge_history())

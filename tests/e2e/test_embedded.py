@@ -83,7 +83,12 @@ def test_timeout_kills_the_whole_process_tree(embedded, tmp_path):
     [instance_id] = embedded.add_agents(1)
     client = sdk_client(embedded, key)
     pid_file = tmp_path / "pids"
-    invoke_id = run(client, [instance_id], f"sleep 60 & echo $! > {pid_file}; sleep 60", timeout=1)
+    # No TerminationMode: the default (ProcessTree) leaves nothing behind.
+    request = models.RunCommandRequest(
+        region_id="local", type="RunShellScript", instance_id=[instance_id], timeout=1,
+        command_content=f"sleep 60 & echo $! > {pid_file}; sleep 60",
+    )  # fmt: skip
+    invoke_id = client.run_command(request).body.invoke_id
     [result] = finished_results(client, invoke_id, 1, timeout=20)
     assert (result.invocation_status, result.error_code) == ("Timeout", "ExecutionTimeout")
     background = int(pid_file.read_text())
