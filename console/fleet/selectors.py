@@ -86,3 +86,12 @@ def invocation_stats(instance_ids: list[str]) -> dict[str, InvocationStats]:
         )
     )
     return {row["instance_id"]: InvocationStats(row["count"], row["last"], row["running"]) for row in rows}
+
+
+def assistant_settings_of(account_id: str):
+    """The account's Cloud Assistant settings (defaults when never changed); not saved here."""
+    from console.fleet.models import AssistantSettings
+
+    return AssistantSettings.objects.filter(account_id=account_id).first() or AssistantSettings(
+        account_id=account_id
+    )

@@ -3,8 +3,9 @@ import hmac
 import ipaddress
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -12,6 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from console.errors import Forbidden, NotFound, ServiceError
+from console.fleet import models as history_models  # connection events, hourly counts
 from console.fleet.models import Activation, Instance
 from console.fleet.selectors import instances_by_ids, instances_of_account
 from console.iam.authz import authorize
@@ -19,6 +21,8 @@ from console.iam.models import Account
 from console.iam.principal import Principal, arn
 from console.ids import new_activation_id, new_id
 from console.invocations import events
+from console.tags.selectors import tags_of
+from console.tags.services import tags_attach
 
 _OS_TYPES = {"linux": "Linux", "windows": "Windows", "freebsd": "FreeBSD"}
 # The console's own form allows long-lived codes; the RPC API passes the reference's 4 h limit.
@@ -54,8 +58,10 @@ def activation_create(
     description: str = "",
     ip_address_range: str = "",
     max_time_to_live_hours: int = MAX_TIME_TO_LIVE_HOURS,
+    tags: Mapping[str, str] | None = None,
 ) -> IssuedActivation:
-    """A new code. ``max_time_to_live_hours``: the console allows a year, the RPC API the reference's 4."""
+    """A new code. ``max_time_to_live_hours``: the console allows a year, the RPC API the reference's 4.
+    ``tags`` go on the activation and on every instance it registers."""
     region = region or settings.ASSIST_REGION
     activation_id = new_activation_id()
     authorize(principal, "ecs:CreateActivation", [arn(principal.account_id, region, "activation", "*")])
@@ -93,7 +99,15 @@ def activation_create(
         expires_at=now + timedelta(hours=time_to_live_hours),
     )
     activation.full_clean()
-    activation.save()
+    with transaction.atomic():
+        activation.save()
+        tags_attach(
+            account_id=principal.account_id,
+            region=region,
+            resource_type="activation",
+            resource_ids=[activation.id],
+            tags=tags or {},
+        )
     return IssuedActivation(activation=activation, code=code)
 
 
@@ -154,6 +168,14 @@ def instance_register(
     )
     instance.full_clean()
     instance.save()
+    inherited = tags_of(activation.account_id, "activation", [activation.id]).get(activation.id, {})
+    tags_attach(
+        account_id=activation.account_id,
+        region=activation.region,
+        resource_type="managedinstance",
+        resource_ids=[instance.id],
+        tags=inherited,
+    )
     return Registration(instance=instance, secret=secret)
 
 
@@ -183,6 +205,7 @@ def instance_hello(
     hostname: str,
     ips: list[str],
     boot_id: str,
+    time_zone: str = "",  # the hello's time_zone ("" from an agent that predates it)
 ) -> Instance:
     instance.agent_version = agent_version[:32]
     instance.os_type = _OS_TYPES.get(os_type.lower(), instance.os_type)
@@ -190,9 +213,11 @@ def instance_hello(
     instance.hostname = hostname[:255]
     instance.ips = [str(ip)[:64] for ip in ips[:32]]
     instance.boot_id = boot_id[:64]
+    instance.time_zone = time_zone[:64]
     instance.last_heartbeat_at = timezone.now()
     instance.save(
         update_fields=[
+            "time_zone",
             "agent_version",
             "os_type",
             "os_name",
@@ -202,11 +227,87 @@ def instance_hello(
             "last_heartbeat_at",
         ]
     )
+    # A new boot id starts the instance's reboot tasks (delivered by the hello that follows).
+    from console.invocations.reboots import reboot_executions_start
+
+    reboot_executions_start(instance_id=instance.id, boot_id=instance.boot_id)
     return instance
 
 
-def instances_heartbeat(*, instance_ids: set[str]) -> None:
-    Instance.objects.filter(pk__in=instance_ids).update(last_heartbeat_at=timezone.now())
+def instances_heartbeat(*, instance_ids: set[str], now: datetime | None = None) -> None:
+    # A beat after a silence longer than the offline limit on a still-open connection is a gap
+    # event; each beat is counted in its instance's hour. A batch costs a few statements, not one per beat.
+    now = now or timezone.now()
+    silent_since = now - timedelta(seconds=settings.ASSIST_OFFLINE_AFTER)
+    gaps = Instance.objects.filter(pk__in=instance_ids, last_heartbeat_at__lt=silent_since)
+    for instance_id, last in gaps.values_list("id", "last_heartbeat_at"):
+        instance_connection_record(
+            instance_id=instance_id,
+            kind=history_models.InstanceConnectionEvent.HEARTBEAT_GAP,
+            gap_seconds=int((now - last).total_seconds()),
+            at=now,
+        )
+    Instance.objects.filter(pk__in=instance_ids).update(last_heartbeat_at=now)
+    heartbeats_count(instance_ids=instance_ids, now=now)
+
+
+# The instance page's heartbeat history (connection events and beats per hour), kept bounded.
+CONNECTION_EVENTS_KEPT = 200  # per instance, newest first
+CONNECTION_EVENTS_MAX_AGE = timedelta(days=30)
+HEARTBEAT_HOURS_KEPT = timedelta(hours=48)
+
+
+def _hour_of(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def heartbeats_count(*, instance_ids: set[str], now: datetime) -> None:
+    """Add one beat to each instance's row for the current hour; the first beat of an hour creates the
+    row and prunes that instance's rows older than HEARTBEAT_HOURS_KEPT (so pruning costs once an hour)."""
+    hours = history_models.InstanceHeartbeatHour.objects
+    hour = _hour_of(now)
+    updated = hours.filter(instance_id__in=instance_ids, hour=hour).update(count=F("count") + 1)
+    if updated == len(instance_ids):
+        return
+    counted = set(hours.filter(instance_id__in=instance_ids, hour=hour).values_list("instance_id", flat=True))
+    first_of_hour = [i for i in instance_ids if i not in counted]
+    known = set(Instance.objects.filter(pk__in=first_of_hour).values_list("id", flat=True))
+    hours.bulk_create(
+        [history_models.InstanceHeartbeatHour(instance_id=i, hour=hour, count=1) for i in known],
+        ignore_conflicts=True,  # a concurrent batch created it first: at worst one beat is not counted
+    )
+    hours.filter(instance_id__in=known, hour__lt=hour - HEARTBEAT_HOURS_KEPT).delete()
+
+
+def instance_connection_record(
+    *,
+    instance_id: str,
+    kind: str,
+    agent_version: str = "",
+    boot_id: str = "",
+    gap_seconds: int | None = None,
+    at: datetime | None = None,
+) -> None:
+    """Record that an agent connected, disconnected or went silent, and keep at most
+    CONNECTION_EVENTS_KEPT events no older than CONNECTION_EVENTS_MAX_AGE for the instance. An instance
+    that no longer exists records nothing."""
+    at = at or timezone.now()
+    events_of = history_models.InstanceConnectionEvent.objects.filter(instance_id=instance_id)
+    if not Instance.objects.filter(pk=instance_id).exists():
+        return
+    history_models.InstanceConnectionEvent.objects.create(
+        instance_id=instance_id,
+        kind=kind,
+        at=at,
+        agent_version=agent_version[:32],
+        boot_id=boot_id[:64],
+        gap_seconds=gap_seconds,
+    )
+    oldest_kept = events_of.order_by("-at", "-id").values_list("at", flat=True)[
+        CONNECTION_EVENTS_KEPT - 1 : CONNECTION_EVENTS_KEPT
+    ]
+    cutoff = max([at - CONNECTION_EVENTS_MAX_AGE, *oldest_kept])
+    events_of.filter(at__lt=cutoff).delete()
 
 
 def account_by_name(name: str) -> Account:
@@ -274,7 +375,7 @@ def activation_delete(*, principal: Principal, activation_id: str, region: str) 
 def _instance_of(principal: Principal, *, instance_id: str, region: str) -> Instance:
     instance = (
         instances_of_account(principal)
-        .select_for_update()
+        .select_for_update(of=("self",))  # PostgreSQL cannot lock the nullable side of the join
         .filter(pk=instance_id, region=region)
         .select_related("activation")
         .first()
@@ -308,6 +409,21 @@ def instance_deregister(*, principal: Principal, instance_id: str, region: str) 
         [arn(principal.account_id, region, "instance", instance_id)],
     )
     instance = _instance_of(principal, instance_id=instance_id, region=region)
+    return _deregister(instance)
+
+
+@transaction.atomic
+def instance_leave(*, instance_id: str, secret: str) -> Instance:
+    """The agent deregisters its own instance (uninstall.sh: ``assist-agent deregister``), authenticated by
+    its secret: the same as ``instance_deregister``. Unknown instance or wrong secret: 401."""
+    instance = instance_authenticate(instance_id=instance_id, secret=secret)
+    if instance is None:
+        raise ServiceError("AuthFailed", "Unknown instance or wrong secret.", status=401)
+    instance = Instance.objects.select_for_update().get(pk=instance.pk)
+    return _deregister(instance)
+
+
+def _deregister(instance: Instance) -> Instance:
     instance.secret_hash = ""
     instance.deregistered_at = timezone.now()
     instance.save(update_fields=["secret_hash", "deregistered_at"])
@@ -338,3 +454,31 @@ def instances_install_agent(*, principal: Principal, region: str, instance_ids: 
         [arn(principal.account_id, region, "instance", instance_id) for instance_id in instance_ids],
     )
     return instances_by_ids(principal, region=region, instance_ids=instance_ids)
+
+
+def settings_arn(principal: Principal, region: str, setting_type: str) -> str:
+    return arn(principal.account_id, region, "servicesettings", setting_type)
+
+
+def assistant_settings_modify(*, principal: Principal, region: str, setting_type: str, config: str) -> None:
+    """ModifyCloudAssistantSettings for one SettingType: the JSON is validated, then stored for the
+    account (both settings apply to every region, as SessionManagerConfig does in the original)."""
+    from console.fleet import assistant_settings as rules
+    from console.fleet.models import AssistantSettings
+
+    try:
+        setting_type = rules.check_setting_type(setting_type)
+        authorize(
+            principal, "ecs:ModifyCloudAssistantSettings", [settings_arn(principal, region, setting_type)]
+        )
+        if setting_type == rules.SESSION_MANAGER:
+            values = {"session_manager_enabled": rules.session_manager_config(config)}
+        else:
+            values = {"agent_upgrade": rules.agent_upgrade_config(config)}
+    except rules.SettingError as error:
+        raise ServiceError(error.code, error.message) from error
+    AssistantSettings.objects.update_or_create(account_id=principal.account_id, defaults=values)
+    if setting_type == rules.AGENT_UPGRADE:
+        from console.releases.services import ring_account
+
+        ring_account(principal.account_id)

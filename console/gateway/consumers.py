@@ -8,7 +8,10 @@ Database access only ever happens inside ``database_sync_to_async``, which close
 before and after each call; an extra ``aclose_old_connections`` per frame would cost a thread hop each.
 """
 
+import asyncio
 import logging
+import time
+from contextlib import suppress
 
 from assist_agent import protocol
 from channels.consumer import get_handler_name
@@ -17,19 +20,51 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from console.errors import ServiceError
+from console.files.gateway import FileFrames
+from console.files.gateway import pending_frames as pending_file_frames
 from console.fleet import services as fleet_services
 from console.gateway.ingest import ingest_for_this_loop
 from console.gateway.nodes import router_for_this_loop
+from console.gateway.ratelimit import FrameBudget
 from console.invocations import events, selectors
 from console.invocations.delivery import encoded_task_runs
+from console.invocations.services import (
+    results_abort_for_old_agent,
+    results_end_not_held,
+    results_mark_sent,
+    results_unsent_at_hello,
+)
+from console.terminals.relay import AgentTerminals
+from console.terminals.services import sessions_of_instance_end
 
 logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
+# A ring (the tick's redelivery) sends a Pending task again on the same connection only after this
+# long, and a result still missing chunks is answered with task.resend only once per this long: under load
+# (a backlog of agent frames) re-sending every Pending task at every tick made each agent answer with all
+# its results and all their chunks again, which grew the backlog further (congestion collapse, bench/soak.py).
+SAME_CONNECTION_REDELIVERY_SECONDS = 10.0
+RESEND_REQUEST_SECONDS = 10.0
+# Task reports of one connection go to the ingest without waiting for the previous one's commit
+# (the ingest applies them in arrival order), up to this many at a time. Waiting frame by frame capped an
+# agent at one frame per commit: after an outage, one with a hundred spooled results needed minutes.
+MAX_REPORTS_IN_FLIGHT = 256
+REPORT_FRAMES = (protocol.Heartbeat, protocol.TaskStarted, protocol.TaskOutput, protocol.TaskResult)
+CLOSE_INTERNAL_ERROR = 1011
+CONNECTED, DISCONNECTED = "connected", "disconnected"  # InstanceConnectionEvent kinds
+# Frames per second one connection may send on average, and at once. An agent replaying its spool
+# after an outage sends a result and its chunks in a burst; a flooding one is closed (it reconnects after
+# its back-off). Settings ASSIST_AGENT_FRAMES_PER_SECOND / ASSIST_AGENT_FRAME_BURST override them.
+FRAMES_PER_SECOND = 2000.0  # 125 MiB/s of 64 KiB output frames: above any honest agent
+FRAME_BURST = 10000.0
+CLOSE_POLICY_VIOLATION = 1008
 
 
 class AgentConsumer(AsyncWebsocketConsumer):
     instance_id: str | None = None
+    files: FileFrames | None = None
+    terminals: AgentTerminals | None = None
 
     async def dispatch(self, message: dict) -> None:
         # Channels' default dispatch hops to the shared sync thread (aclose_old_connections) before every
@@ -42,17 +77,52 @@ class AgentConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.peer = (self.scope.get("client") or ["?"])[0]
+        self.budget = FrameBudget(
+            rate=float(getattr(settings, "ASSIST_AGENT_FRAMES_PER_SECOND", FRAMES_PER_SECOND)),
+            burst=float(getattr(settings, "ASSIST_AGENT_FRAME_BURST", FRAME_BURST)),
+        )
+        self.flooding = False
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
+        for job in list(getattr(self, "reports", ())):  # reports already queued are still applied
+            job.cancel()
+        if self.terminals is not None:
+            await self.terminals.agent_gone()
         if self.instance_id:
             router_for_this_loop().detach(self.instance_id, self._send_texts)
             await self.channel_layer.group_discard(events.agent_group(self.instance_id), self.channel_name)
+            await self._record_connection(DISCONNECTED)  # heartbeat history
+
+    async def _record_connection(self, kind: str, boot_id: str = "") -> None:
+        # The instance page's connection history; a failure to record never drops the agent.
+        try:
+            await database_sync_to_async(fleet_services.instance_connection_record)(
+                instance_id=self.instance_id,
+                kind=kind,
+                agent_version=getattr(self, "agent_version", ""),
+                boot_id=boot_id,
+            )
+        except Exception:  # noqa: BLE001 - heartbeat history is best effort
+            logger.exception("agent %s: could not record %s", self.instance_id, kind)
 
     async def _send_frame(self, frame: object) -> None:
         await self.send(text_data=protocol.encode(frame))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.flooding:  # closing; what is still queued is dropped (the agent resends it)
+            return
+        if not self.budget.take(time.monotonic()):
+            self.flooding = True
+            logger.warning(
+                "agent %s (%s) sent more than %g frames/s (bursts of %g): closing its connection",
+                self.instance_id or "before hello",
+                self.peer,
+                self.budget.rate,
+                self.budget.burst,
+            )
+            await self.close(code=CLOSE_POLICY_VIOLATION)
+            return
         try:
             frame = protocol.decode(text_data if text_data is not None else bytes_data or b"", sender="agent")
         except protocol.ProtocolError as error:
@@ -64,11 +134,36 @@ class AgentConsumer(AsyncWebsocketConsumer):
         if self.instance_id is None:
             await self._hello(frame)
             return
+        if isinstance(frame, REPORT_FRAMES):  # pipelined, see MAX_REPORTS_IN_FLIGHT
+            await self.report_slots.acquire()
+            job = asyncio.ensure_future(self._report(frame))
+            self.reports.add(job)
+            job.add_done_callback(self.reports.discard)
+            return
         try:
             await self._dispatch(frame)
         except ServiceError as error:
             logger.warning("agent %s: %s rejected: %s", self.instance_id, frame.type, error)
             await self._send_frame(protocol.Error(code=error.code, message=error.message, ref=frame.type))
+
+    async def _report(self, frame: object) -> None:
+        """One pipelined task report; a failure to apply it (database down) closes the connection,
+        so the agent reconnects and sends again what it has not had acknowledged."""
+        try:
+            await self._dispatch(frame)
+        except ServiceError as error:
+            logger.warning("agent %s: %s rejected: %s", self.instance_id, frame.type, error)
+            await self._send_frame(protocol.Error(code=error.code, message=error.message, ref=frame.type))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception(
+                "agent %s: %s could not be applied; closing the connection", self.instance_id, frame.type
+            )
+            with suppress(Exception):  # already closed
+                await self.close(code=CLOSE_INTERNAL_ERROR)
+        finally:
+            self.report_slots.release()
 
     async def _hello(self, frame: object) -> None:
         if not isinstance(frame, protocol.Hello):
@@ -95,16 +190,39 @@ class AgentConsumer(AsyncWebsocketConsumer):
             hostname=frame.hostname,
             ips=list(frame.ips),
             boot_id=frame.boot_id,
+            time_zone=frame.time_zone,
         )
         self.instance_id = instance.id
-        await self.channel_layer.group_add(events.agent_group(instance.id), self.channel_name)
-        router_for_this_loop().attach(instance.id, self._send_texts)
+        # A Running result the agent does not hold any more (state dir lost) will never be reported.
+        await database_sync_to_async(results_end_not_held)(
+            instance_id=instance.id, held_tasks=frame.held_tasks
+        )
+        # A Pending task sent earlier that the agent does not hold never reached it.
+        await database_sync_to_async(results_unsent_at_hello)(
+            instance_id=instance.id, held_tasks=frame.held_tasks
+        )
+        # A new connection means the agent ended the shells of its previous one (console or network gone).
+        await database_sync_to_async(sessions_of_instance_end)(instance_id=instance.id)
+        self.terminals = AgentTerminals(instance.id, self.channel_layer)
+        self.files = FileFrames(instance.id)
+        self.agent_version = frame.agent_version
+        self.peer_protocol = frame.protocol
+        self.sent_at: dict[str, float] = {}  # task id -> when its task.run last went out here
+        self.report_slots = asyncio.Semaphore(MAX_REPORTS_IN_FLIGHT)
+        self.reports: set[asyncio.Future] = set()
+        self.resend_asked_at: dict[str, float] = {}
+        await self._record_connection(CONNECTED, boot_id=frame.boot_id)  # heartbeat history
         await self._send_frame(
             protocol.Welcome(
                 instance_id=instance.id, heartbeat_interval=float(settings.ASSIST_HEARTBEAT_INTERVAL)
             )
         )
+        # Join the delivery routes only after welcome: a task.run before it makes the agent drop
+        # the connection ("expected welcome"). Anything dispatched meanwhile is Pending: sent just below.
+        await self.channel_layer.group_add(events.agent_group(instance.id), self.channel_name)
+        router_for_this_loop().attach(instance.id, self._send_texts)
         await self._deliver_pending()
+        await self._offer_update(at_connect=True)
 
     async def _dispatch(self, frame: object) -> None:
         if isinstance(frame, protocol.Heartbeat):
@@ -128,9 +246,24 @@ class AgentConsumer(AsyncWebsocketConsumer):
                 },
             )
             if missing:
-                await self._send_frame(protocol.TaskResend(task_id=frame.task_id, seqs=tuple(missing)))
+                # The chunks of an earlier request may still be on their way (and the result
+                # follows them): ask once per RESEND_REQUEST_SECONDS, not at every repeat of the result.
+                now = time.monotonic()
+                if (
+                    now - self.resend_asked_at.get(frame.task_id, -RESEND_REQUEST_SECONDS)
+                    >= RESEND_REQUEST_SECONDS
+                ):
+                    self.resend_asked_at[frame.task_id] = now
+                    await self._send_frame(protocol.TaskResend(task_id=frame.task_id, seqs=tuple(missing)))
             else:
                 await self._send_frame(protocol.TaskAck(task_id=frame.task_id))
+        elif isinstance(frame, (protocol.SessionOpened, protocol.SessionOutput, protocol.SessionClosed)):
+            if self.terminals is not None:
+                await self.terminals.from_agent(frame)
+        elif isinstance(frame, (protocol.FileRead, protocol.FileResult)) and self.files is not None:
+            await self._send_frame(await self.files.handle(frame))
+        elif isinstance(frame, (protocol.UpdateCheck, protocol.UpdateStatus)):
+            await self._update_frame(frame)
         else:
             await self._send_frame(
                 protocol.Error(
@@ -145,14 +278,51 @@ class AgentConsumer(AsyncWebsocketConsumer):
         return outcome
 
     async def _send_texts(self, frames: list[str]) -> None:
+        if self.peer_protocol < protocol.PROTOCOL_VERSION:
+            frames = await self._for_older_agent(frames)
         for frame in frames:
             await self.send(text_data=frame)
 
+    async def _for_older_agent(self, frames: list[str]) -> list[str]:
+        """An agent of an older protocol refuses task.run fields it does not know: it gets each task as it
+        can run it, and a task it cannot run at all (in a container) ends at once, saying to upgrade."""
+        kept: list[str] = []
+        refused: list[str] = []
+        for text in frames:
+            frame = protocol.decode(text, sender="console")
+            if isinstance(frame, protocol.TaskRun):
+                runnable = protocol.task_run_for_peer(frame, self.peer_protocol)
+                if runnable is None:
+                    refused.append(frame.task_id)
+                    continue
+                text = protocol.encode(runnable)
+            kept.append(text)
+        if refused:
+            logger.warning(
+                "agent %s speaks protocol %d: %d task(s) in a container need an upgrade",
+                self.instance_id,
+                self.peer_protocol,
+                len(refused),
+            )
+            await database_sync_to_async(results_abort_for_old_agent)(
+                instance_id=self.instance_id, result_ids=refused, feature="a command in a container"
+            )
+        return kept
+
     async def _deliver_pending(self) -> None:
-        frames = await database_sync_to_async(
-            lambda: encoded_task_runs(selectors.pending_tasks(self.instance_id)).get(self.instance_id, [])
-        )()
+        # Each Pending task once per SAME_CONNECTION_REDELIVERY_SECONDS on this connection.
+        def due_frames() -> list[str]:
+            now = time.monotonic()
+            recent = {k: t for k, t in self.sent_at.items() if now - t < SAME_CONNECTION_REDELIVERY_SECONDS}
+            due = [result for result in selectors.pending_tasks(self.instance_id) if result.id not in recent]
+            may_go = results_mark_sent([result.id for result in due])
+            due = [result for result in due if result.id in may_go]
+            self.sent_at = {**recent, **{result.id: now for result in due}}
+            return encoded_task_runs(due).get(self.instance_id, [])
+
+        frames = await database_sync_to_async(due_frames)()
         await self._send_texts(frames)
+        await self._send_texts(await pending_file_frames(self.instance_id))
 
     async def agent_deliver(self, event: dict) -> None:
         if self.instance_id:
@@ -165,5 +335,38 @@ class AgentConsumer(AsyncWebsocketConsumer):
         )
         await self.close(code=CLOSE_UNAUTHENTICATED)
 
+    async def terminal_to_agent(self, event: dict) -> None:
+        """A terminal client's frame for this agent (console.terminals.relay)."""
+        text = await self.terminals.to_agent(event["frame"]) if self.terminals is not None else None
+        if text is not None:
+            await self.send(text_data=text)
+
     async def agent_stop(self, event: dict) -> None:
         await self._send_frame(protocol.TaskStop(task_id=event["task_id"]))
+
+    # --- self-update (console.releases; docs/agent-protocol.md "Self-update") ---
+
+    async def agent_update(self, event: dict) -> None:
+        """The instance's target version changed: offer it now."""
+        if self.instance_id:
+            await self._offer_update()
+
+    async def _offer_update(self, at_connect: bool = False) -> None:
+        from console.releases.offers import offer_frame
+
+        frame = await database_sync_to_async(offer_frame)(self.instance_id, self.agent_version, at_connect)
+        if frame is not None:
+            logger.info(
+                "offering agent %s to %s (runs %s)", frame.version, self.instance_id, self.agent_version
+            )
+            await self._send_frame(frame)
+
+    async def _update_frame(self, frame: object) -> None:
+        if isinstance(frame, protocol.UpdateCheck):
+            await self._offer_update()
+            return
+        from console.releases.services import instance_update_report
+
+        await database_sync_to_async(instance_update_report)(
+            instance_id=self.instance_id, state=frame.state, version=frame.version, detail=frame.detail
+        )

@@ -75,8 +75,9 @@ def _version(root: Path) -> str:
     return "0"
 
 
-def build_pyz(target: Path, root: Path | None = None) -> None:
-    """Write the zipapp to ``target`` (through a temporary file in the same directory)."""
+def build_pyz(target: Path, root: Path | None = None, *, version: str = "") -> None:
+    """Write the zipapp to ``target`` (through a temporary file in the same directory). ``version``
+    overrides ``assist_agent.__version__`` in the build (releases built from these sources, tests)."""
     root = root or agent_source_dir()
     with tempfile.TemporaryDirectory(prefix="assist-agent-build-") as tmp:
         staging = Path(tmp) / "app"
@@ -86,6 +87,13 @@ def build_pyz(target: Path, root: Path | None = None) -> None:
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, dest)
         (staging / "__main__.py").write_text(_MAIN, "utf-8")
+        if version:
+            init = package / "__init__.py"
+            lines = [
+                f'__version__ = "{version}"' if line.startswith("__version__") else line
+                for line in init.read_text("utf-8").splitlines()
+            ]
+            init.write_text("\n".join(lines) + "\n", "utf-8")
         partial = target.with_name(target.name + f".{os.getpid()}.{threading.get_ident()}.tmp")
         zipapp.create_archive(staging, partial, interpreter=INTERPRETER, compressed=True)
         os.replace(partial, target)

@@ -8,14 +8,17 @@ message misses (an agent that connects a moment later, a message that expired) i
 database and goes out on the agent's next connect or the tick's redelivery."""
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable
 
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 logger = logging.getLogger(__name__)
 
 NODES_GROUP = "gateway.nodes"
+TASK_RUN_PREFIX = '{"type":"task.run",'  # protocol.encode writes ``type`` first, compactly
 MESSAGE_TYPE = "gateway.deliver"
 REJOIN_SECONDS = 3600.0  # well inside the layer's group expiry (a day by default)
 
@@ -42,8 +45,10 @@ class NodeRouter:
         # list under one receive lock, and a channel with another prefix would starve behind it.
         channel = await layer.new_channel()
         while True:
-            await layer.group_add(NODES_GROUP, channel)
             try:
+                # Inside the try: a group_add that fails (Redis restarting) used to end the listener,
+                # leaving the node deaf to fan-outs until an agent connected to it again.
+                await layer.group_add(NODES_GROUP, channel)
                 message = await asyncio.wait_for(layer.receive(channel), REJOIN_SECONDS)
             except TimeoutError:
                 continue
@@ -55,13 +60,40 @@ class NodeRouter:
                 continue
             if message.get("type") != MESSAGE_TYPE:
                 continue
-            for instance_id, frames in message["frames"].items():
+            local = {iid: frames for iid, frames in message["frames"].items() if iid in self.local}
+            try:
+                local = await self._still_to_send(local)
+            except Exception:  # database down: not sent now; still Pending, redelivered by the tick
+                logger.exception("could not record the sends of a fan-out; left to redelivery")
+                continue
+            for instance_id, frames in local.items():
                 deliver = self.local.get(instance_id)
                 if deliver is not None:
                     try:
                         await deliver(frames)
                     except Exception:  # one broken connection must not stop the others' delivery
                         logger.exception("delivery to %s failed", instance_id)
+
+    @staticmethod
+    async def _still_to_send(frames_by_instance: dict[str, list[str]]) -> dict[str, list[str]]:
+        """The task.run frames of tasks still Pending, recorded as sent (in one statement for the whole
+        node) before they go: a task marked sent is never ended as undelivered while its agent may run it."""
+        task_ids = {
+            text: json.loads(text).get("task_id", "")
+            for frames in frames_by_instance.values()
+            for text in frames
+            if text.startswith(TASK_RUN_PREFIX)
+        }
+        if not task_ids:
+            return frames_by_instance
+        from console.invocations.services import results_mark_sent  # services import this module
+
+        may_go = await database_sync_to_async(results_mark_sent)(list(task_ids.values()))
+        kept = {
+            instance_id: [text for text in frames if text not in task_ids or task_ids[text] in may_go]
+            for instance_id, frames in frames_by_instance.items()
+        }
+        return {instance_id: frames for instance_id, frames in kept.items() if frames}
 
 
 _by_loop: dict[int, NodeRouter] = {}

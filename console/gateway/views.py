@@ -109,3 +109,81 @@ def install_script(request: HttpRequest) -> HttpResponse:
 @require_GET
 def uninstall_script(request: HttpRequest) -> HttpResponse:
     return _script(request, "uninstall.sh")
+
+
+# --- leaving and self-update (docs/install.md, docs/agent-protocol.md "Self-update")
+
+
+def _json_body(request: HttpRequest) -> dict | None:
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+@csrf_exempt
+@require_POST
+def deregister(request: HttpRequest) -> JsonResponse:
+    """``assist-agent deregister`` (uninstall.sh): the instance leaves, authenticated by its own secret."""
+    body = _json_body(request)
+    if body is None:
+        return JsonResponse(
+            {"Code": "MalformedBody", "Message": "The body must be a JSON object."}, status=400
+        )
+    instance_id, secret = body.get("InstanceId"), body.get("InstanceSecret")
+    if not isinstance(instance_id, str) or not isinstance(secret, str) or not instance_id or not secret:
+        return JsonResponse(
+            {"Code": "MissingParameter", "Message": "InstanceId and InstanceSecret are required strings."},
+            status=400,
+        )
+    try:
+        instance = services.instance_leave(instance_id=instance_id, secret=secret)
+    except ServiceError as error:
+        return JsonResponse({"Code": error.code, "Message": error.message}, status=error.status)
+    return JsonResponse({"InstanceId": instance.id})
+
+
+@require_GET
+def release_key(request: HttpRequest) -> HttpResponse:
+    """The console's Ed25519 release public key (PEM); install.sh stores it for the agent."""
+    from console.releases import signing
+
+    response = HttpResponse(signing.public_key_pem(), content_type="application/x-pem-file")
+    response["Cache-Control"] = "no-cache"
+    return response
+
+
+@require_GET
+def release_download(request: HttpRequest, version: str) -> HttpResponse:
+    """A release's zipapp, for an agent authenticated by its instance id and secret (headers), and only
+    the release that instance is meant to run now."""
+    from console.releases import selectors as release_selectors
+    from console.releases import services as release_services
+
+    instance = services.instance_authenticate(
+        instance_id=request.headers.get("X-Assist-Instance-Id", ""),
+        secret=request.headers.get("X-Assist-Instance-Secret", ""),
+    )
+    if instance is None:
+        return JsonResponse(
+            {"Code": "AuthFailed", "Message": "Unknown instance or wrong secret."}, status=403
+        )
+    release = release_selectors.release_for_download(instance=instance, version=version)
+    if release is None:
+        return JsonResponse(
+            {
+                "Code": "InvalidVersion.NotFound",
+                "Message": f"Version {version} is not offered to this instance.",
+            },
+            status=404,
+        )
+    response = FileResponse(
+        open(release_services.release_path(release), "rb"),  # noqa: SIM115 - FileResponse closes it
+        as_attachment=True,
+        filename=distribution.PYZ_NAME,
+        content_type="application/octet-stream",
+    )
+    response[SHA256_HEADER] = release.sha256
+    response[VERSION_HEADER] = release.version
+    return response

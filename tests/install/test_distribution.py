@@ -12,9 +12,13 @@ from django.urls import reverse
 
 from console.gateway import distribution
 from console.iam.models import User
+from tests.install.pythons import PYTHON_3_8, python
 
 pytestmark = pytest.mark.django_db
 SYSTEM_PYTHON = shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin") or sys.executable
+
+
+needs_python_3_8 = pytest.mark.skipif(PYTHON_3_8 is None, reason="no Python 3.8 here (python3.8, pyenv)")
 
 
 @pytest.fixture(autouse=True)
@@ -52,6 +56,26 @@ def test_pyz_is_served_with_its_digest_and_runs_with_a_plain_python(client, tmp_
     import assist_agent
 
     assert version.stdout.strip() == f"assist-agent {assist_agent.__version__}"
+
+
+@needs_python_3_8
+def test_pyz_runs_on_python_3_8(client, tmp_path):
+    """Every module of the served file imports under a real Python 3.8, and the commands start."""
+    pyz = tmp_path / "assist-agent.pyz"
+    download(client, pyz)
+    imports = (
+        "import importlib, pkgutil, sys; sys.path.insert(0, sys.argv[1]); import assist_agent; "
+        "names = [m.name for m in pkgutil.iter_modules(assist_agent.__path__) if m.name != '__main__']; "
+        "[importlib.import_module('assist_agent.' + name) for name in names]; print(len(names))"
+    )
+    done = subprocess.run(
+        [PYTHON_3_8, "-I", "-c", imports, str(pyz)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) >= 10
+    for argv in (["--version"], ["register", "--help"], ["run", "--help"], ["supervise", "--help"]):
+        done = subprocess.run([PYTHON_3_8, "-I", str(pyz), *argv], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
 
 
 def test_build_is_cached_and_rebuilt_when_the_sources_change(client, tmp_path, monkeypatch):
@@ -162,12 +186,20 @@ def test_install_refuses_a_download_whose_digest_differs(client, tmp_path):
     assert not (tmp_path / "root/opt").exists()
 
 
-def test_install_refuses_a_python_older_than_3_8(client, tmp_path):
-    python = tmp_path / "python3"
-    python.write_text("#!/bin/sh\nexit 1\n")  # as `python3 -c 'sys.version_info >= (3, 8)'` on 3.6 answers
-    python.chmod(0o755)
+@pytest.mark.parametrize("minor", [6, 7, None])  # a real 3.6 or 3.7 where there is one; else a stand-in
+def test_install_refuses_a_python_older_than_3_8(client, tmp_path, minor):
+    interpreter = python(minor) if minor is not None else None
+    if minor is not None and interpreter is None:
+        pytest.skip(f"no Python 3.{minor} here")
+    if interpreter is None:
+        stand_in = tmp_path / "python3"
+        stand_in.write_text(
+            "#!/bin/sh\nexit 1\n"
+        )  # what `python3 -c 'sys.version_info >= (3, 8)'` says on 3.6
+        stand_in.chmod(0o755)
+        interpreter = str(stand_in)
     done = run_install(
-        client, tmp_path, {"ASSIST_PYTHON": str(python)}, "--activation-id", "a", "--activation-code", "c"
+        client, tmp_path, {"ASSIST_PYTHON": interpreter}, "--activation-id", "a", "--activation-code", "c"
     )
     assert done.returncode == 1 and "older than Python 3.8" in done.stderr
     assert not (tmp_path / "root/opt").exists()
@@ -182,3 +214,52 @@ def test_install_needs_an_activation_and_known_options(client, tmp_path):
         client, tmp_path, {}, "--prefix", "relative", "--activation-id", "a", "--activation-code", "c"
     )
     assert done.returncode == 1 and "--prefix must be an absolute path" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("install.sh", ["--activation-id ID --activation-code CODE", "--no-start", "--prefix DIR"]),
+     ("uninstall.sh", ["--keep-state", "--keep-registration", "--prefix DIR"])],
+)  # fmt: skip
+def test_help_works_when_piped_into_sh(client, tmp_path, name, expected):
+    """`curl -fsSL <console>/agent/NAME | sh -s -- --help`: the script comes on stdin; $0 is the shell."""
+    done = subprocess.run(
+        ["sh", "-s", "--", "--help"],
+        input=client.get(f"/agent/{name}").content,
+        env={**os.environ, "ASSIST_ROOT": str(tmp_path / "root")},
+        capture_output=True,
+        timeout=30,
+    )
+    out = done.stdout.decode()
+    assert done.returncode == 0, done.stderr
+    assert f"curl -fsSL http://testserver/agent/{name} | sudo sh -s --" in out
+    assert all(option in out for option in expected), out
+    assert not (tmp_path / "root").exists()
+
+
+def test_uninstall_never_signals_a_process_a_stale_pid_file_names(client, tmp_path):
+    """The supervisor's pid file outlives it (a crash, a reboot): its pid may belong to another process."""
+    root = tmp_path / "root"
+    prefix, state = root / "opt/assist-agent", root / "var/lib/assist-agent"
+    (prefix / "bin").mkdir(parents=True)
+    (prefix / "bin/assist-agent").write_text("#!/bin/sh\nexit 0\n")
+    (prefix / "bin/assist-agent").chmod(0o755)
+    state.mkdir(parents=True)
+    (state / "identity.json").write_text("{}")
+    bystander = subprocess.Popen(["sleep", "60"])
+    try:
+        (state / "supervise.pid").write_text(f"{bystander.pid}\n")
+        done = subprocess.run(
+            ["sh", "-s", "--", "--keep-registration"],
+            input=client.get("/agent/uninstall.sh").content,
+            env={**os.environ, "ASSIST_ROOT": str(root)},
+            capture_output=True,
+            timeout=30,
+        )
+        assert done.returncode == 0, done.stderr
+        assert bystander.poll() is None  # still running: it is not a supervisor
+        assert b"supervisor" not in done.stderr
+        assert not prefix.exists() and not state.exists()
+    finally:
+        bystander.kill()
+        bystander.wait()

@@ -1,11 +1,12 @@
 #!/bin/sh
-# Removes what install.sh installed: stops the agent, removes its unit, program files and state (docs/install.md).
+# Removes what install.sh installed: stops the agent, deregisters the instance from the console, removes
+# its unit or boot entry, program files and state (docs/install.md).
 #
 #   curl -fsSL <console>/agent/uninstall.sh | sudo sh -s -- [--prefix /opt/assist-agent] \
-#       [--state-dir /var/lib/assist-agent] [--keep-state]
+#       [--state-dir /var/lib/assist-agent] [--keep-state] [--keep-registration]
 #
-# The instance stays registered in the console (deregister it there). ASSIST_SYSTEMCTL and ASSIST_ROOT work
-# as in install.sh.
+# --keep-state keeps the identity (and so the registration). ASSIST_SYSTEMCTL and ASSIST_ROOT work as in
+# install.sh.
 set -eu
 
 SERVER=@ASSIST_SERVER@
@@ -22,8 +23,24 @@ main() {
     LINK_DIR="$ROOT/usr/local/bin"
     UNIT=assist-agent.service
     KEEP_STATE=0
+    KEEP_REGISTRATION=0
 
     say() { printf 'assist-agent uninstall: %s\n' "$*" >&2; }
+    # Printed from here, not read from "$0": piped into sh, $0 is the shell, not this script.
+    usage() {
+        cat <<USAGE
+Stops the Assist agent, deregisters this machine from $SERVER and removes the agent (run as root):
+
+  curl -fsSL $SERVER/agent/uninstall.sh | sudo sh -s -- [options]
+
+  --prefix DIR          where the program is (default: /opt/assist-agent)
+  --state-dir DIR       its identity, journal and spool (default: /var/lib/assist-agent)
+  --keep-state          keep the state dir, and so the identity and the registration
+  --keep-registration   remove everything but do not deregister from the console
+
+Environment: ASSIST_SYSTEMCTL. Details: docs/install.md.
+USAGE
+    }
     die() { say "error: $*"; exit 1; }
     need_value() { [ "$#" -ge 2 ] && [ -n "$2" ] || die "$1 needs a value"; }
 
@@ -32,7 +49,8 @@ main() {
             --prefix) need_value "$@"; PREFIX="$2"; shift 2 ;;
             --state-dir) need_value "$@"; STATE_DIR="$2"; shift 2 ;;
             --keep-state) KEEP_STATE=1; shift ;;
-            -h|--help) sed -n '2,8p' "$0" 2>/dev/null || true; exit 0 ;;
+            --keep-registration) KEEP_REGISTRATION=1; shift ;;
+            -h|--help) usage; exit 0 ;;
             *) die "unknown option: $1 (see --help)" ;;
         esac
     done
@@ -68,13 +86,43 @@ main() {
     PIDFILE="$STATE_DIR/supervise.pid"
     if [ -f "$PIDFILE" ]; then
         pid="$(cat "$PIDFILE")"
-        if [ -n "$pid" ] && kill "$pid" 2>/dev/null; then
-            # It passes SIGTERM on to the agent and exits once the agent has stopped.
-            tries=0
-            while kill -0 "$pid" 2>/dev/null && [ "$tries" -lt 15 ]; do sleep 1; tries=$((tries + 1)); done
+        # Only a supervisor (a stale pid file may name another process by now; a zombie's cmdline is
+        # empty). It passes SIGTERM on to the agent, which drains: it finishes its running commands and
+        # reports them, then both exit. Wait for that, as 'systemctl disable --now' does, before removing
+        # the state dir the agent reports from.
+        case "$pid" in ''|*[!0-9]*) pid="" ;; esac
+        if [ -n "$pid" ] && grep -q supervise "/proc/$pid/cmdline" 2>/dev/null && kill "$pid" 2>/dev/null; then
+            say "stopping the agent (supervisor pid $pid): it finishes its running commands first"
+            say "(to stop them now instead: kill -INT $pid)"
+            while grep -q supervise "/proc/$pid/cmdline" 2>/dev/null; do sleep 1; done
             say "stopped the agent's supervisor (pid $pid)"
         fi
         rm -f "$PIDFILE"
+    fi
+
+    START_SCRIPT="$PREFIX/bin/assist-agent-start"
+    for boot_entry in "$ROOT/etc/cron.d/assist-agent" "$ROOT/etc/local.d/assist-agent.start"; do
+        if [ -f "$boot_entry" ]; then rm -f "$boot_entry"; say "removed the boot entry $boot_entry"; fi
+    done
+    RC_LOCAL="$ROOT/etc/rc.local"
+    if [ -f "$RC_LOCAL" ] && grep -qF "$START_SCRIPT" "$RC_LOCAL"; then
+        TMP="$(mktemp "${TMPDIR:-/tmp}/assist-agent-rc.XXXXXX")"
+        grep -vF "$START_SCRIPT" "$RC_LOCAL" >"$TMP" || true
+        cat "$TMP" >"$RC_LOCAL"
+        rm -f "$TMP"
+        say "removed the agent's line from $RC_LOCAL"
+    fi
+
+    # Deregister (the agent is stopped by now): the console ends the instance's live results and refuses
+    # its credentials. Kept with --keep-state (the identity stays) or --keep-registration.
+    DEREGISTERED=0
+    if [ "$KEEP_STATE" = 0 ] && [ "$KEEP_REGISTRATION" = 0 ] && [ -f "$STATE_DIR/identity.json" ] \
+        && [ -x "$PREFIX/bin/assist-agent" ]; then
+        if "$PREFIX/bin/assist-agent" deregister; then
+            DEREGISTERED=1
+        else
+            say "warning: could not deregister from the console (see above): deregister the instance there"
+        fi
     fi
 
     if [ -L "$LINK_DIR/assist-agent" ]; then
@@ -88,7 +136,11 @@ main() {
     else
         say "kept $STATE_DIR (--keep-state)"
     fi
-    say "done; the instance is still registered in the console at $SERVER: deregister it there"
+    if [ "$DEREGISTERED" = 1 ]; then
+        say "done; the instance is deregistered from the console at $SERVER"
+    else
+        say "done; the instance is still registered in the console at $SERVER"
+    fi
 }
 
 main "$@"
