@@ -11,6 +11,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.urls import path  # noqa: E402
 
 from console.gateway.consumers import AgentConsumer  # noqa: E402
+from console.terminals.consumers import TerminalConsumer, TokenTerminalConsumer  # noqa: E402
 from console.web.consumers import InvocationStreamConsumer  # noqa: E402
 from console.web.daphne_limits import raise_request_limits  # noqa: E402
 
@@ -28,6 +29,12 @@ application = ProtocolTypeRouter(
                     "ws/invocations/<str:invocation_id>/",
                     AllowedHostsOriginValidator(AuthMiddlewareStack(InvocationStreamConsumer.as_asgi())),
                 ),
+                # Terminal sessions (docs/terminals.md): browsers by cookie, API clients by security token.
+                path(
+                    "ws/terminals/<str:session_id>/",
+                    AllowedHostsOriginValidator(AuthMiddlewareStack(TerminalConsumer.as_asgi())),
+                ),
+                path("ws/terminal-sessions/<str:session_id>/", TokenTerminalConsumer.as_asgi()),
             ]
         ),
     }

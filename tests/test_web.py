@@ -1,6 +1,7 @@
 """Console pages through Django's test client: login wall, account isolation, run form errors."""
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from console.iam.models import User
@@ -104,3 +105,13 @@ def test_invocation_list_shows_status_and_count_in_constant_queries(
         page = logged_in.get(reverse("invocations"))
     assert page.content.count(b"s-Pending") == 5
     assert b"<td>3</td>" in page.content and b"<td>1</td>" in page.content
+
+
+def test_home_page_is_the_dashboard_for_a_logged_in_user(logged_in, root_principal):
+    make_instance(root_principal, "home-1")
+    anonymous = Client().get("/")
+    assert anonymous.status_code == 302 and anonymous["Location"] == "/login/"
+    home, dashboard = logged_in.get("/"), logged_in.get(reverse("dashboard"))
+    assert home.status_code == dashboard.status_code == 200
+    assert "<h1>Dashboard</h1>" in home.content.decode()
+    assert 'id="online-count"' in home.content.decode()

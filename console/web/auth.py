@@ -1,6 +1,7 @@
 from django.http import HttpRequest
 
 from console.iam.principal import Principal
+from console.mfa.services import session_verified
 
 
 def principal_of(request: HttpRequest) -> Principal:
@@ -12,4 +13,5 @@ def principal_of(request: HttpRequest) -> Principal:
         secure=request.is_secure(),
         via="console",
         audit=getattr(request, "audit", None),
+        mfa_present=session_verified(request.session),
     )

@@ -1,17 +1,36 @@
 import asyncio
 import codecs
 import json
+import logging
+from collections import deque
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from console.errors import NotFound
 from console.iam.principal import Principal
 from console.invocations import events
 from console.invocations.selectors import invocation_get, results_visible
+from console.mfa import services as mfa_services
 from console.web.stream import updates_for
 
 SAFETY_POLL_SECONDS = 3.0
+
+logger = logging.getLogger(__name__)
+
+# A browser that does not read its websocket must not grow the server's send buffer without bound.
+# daphne gives the application no backpressure (a send returns at once and the bytes wait in the server),
+# so the consumer counts what it sent that the browser has not acknowledged ({"type": "ack", "received":
+# <messages received on this connection>}); a page that never acknowledges counts everything it was sent.
+# Past the limit the stream closes with CLOSE_TOO_FAR_BEHIND; the page reconnects and resumes from the
+# cursors of what it did receive, so it misses nothing and sees nothing twice.
+UNREAD_BYTES_LIMIT = 8 << 20
+CLOSE_TOO_FAR_BEHIND = 4008
+
+
+def unread_bytes_limit() -> int:
+    return int(getattr(settings, "ASSIST_BROWSER_UNREAD_BYTES", UNREAD_BYTES_LIMIT))
 
 
 class InvocationStreamConsumer(AsyncWebsocketConsumer):
@@ -24,7 +43,12 @@ class InvocationStreamConsumer(AsyncWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=4401)
             return
-        principal = Principal.for_user(user, via="console")
+        session = self.scope.get("session") or {}
+        verified = mfa_services.session_verified(session)
+        if not verified and await database_sync_to_async(mfa_services.requires_mfa)(user):
+            await self.close(code=4401)  # the log-in's MFA step is not done
+            return
+        principal = Principal.for_user(user, via="console", mfa_present=verified)
         try:
             await database_sync_to_async(invocation_get)(principal, self.invocation_id)
         except NotFound:
@@ -36,6 +60,12 @@ class InvocationStreamConsumer(AsyncWebsocketConsumer):
         self.resumed = False
         self.caught_up = False
         self.lock = asyncio.Lock()
+        self.unread: deque[int] = deque()  # sizes of the messages sent and not acknowledged, in order
+        self.unread_bytes = 0
+        self.acked = 0  # messages of this connection the browser acknowledged
+        self.closing = False
+        self.acks_seen = False  # the page acknowledges what it reads: pause for it instead of closing
+        self.paused = False
         self.group = events.invocation_group(self.invocation_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
@@ -58,17 +88,61 @@ class InvocationStreamConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
             message = json.loads(text_data or "")
+            if isinstance(message, dict) and message.get("type") == "ack":
+                self._ack(message.get("received"))
+                if self.paused and self.unread_bytes <= unread_bytes_limit() // 2:
+                    self.paused = False
+                    await self._push(None)  # what the doorbells of the pause announced
+                return
             cursors = message.get("cursors", {}) if message.get("type") == "resume" else None
             if not isinstance(cursors, dict):
                 raise ValueError
             self.cursors = {str(k): int(v) for k, v in cursors.items()}
+            self.acks_seen = self.acks_seen or message.get("acks") is True  # it says it will acknowledge
         except (ValueError, TypeError, AttributeError):
             await self.send(
-                text_data=json.dumps({"type": "error", "message": "expected {type: resume, cursors}"})
+                text_data=json.dumps(
+                    {
+                        "type": "error",
+                        "message": "expected {type: resume, cursors} or {type: ack, received}",
+                    }
+                )
             )
             return
         self.resumed = True
         await self._push(None)
+
+    def _ack(self, received: object) -> None:
+        """The browser has received ``received`` messages of this connection: they no longer wait."""
+        if isinstance(received, bool) or not isinstance(received, int):
+            raise ValueError
+        if not self.acked <= received <= self.acked + len(self.unread):
+            raise ValueError
+        while self.acked < received:
+            self.unread_bytes -= self.unread.popleft()
+            self.acked += 1
+        self.acks_seen = True
+
+    async def _send_counted(self, text: str) -> bool:
+        """Send unless the browser is too far behind; then close the stream (it reconnects and resumes)."""
+        if self.closing:
+            return False
+        size = len(text.encode())
+        limit = unread_bytes_limit()
+        if self.unread_bytes and self.unread_bytes + size > limit:
+            self.closing = True
+            logger.info(
+                "invocation stream %s: %d bytes sent and not read (limit %d); closing, the page resumes",
+                self.invocation_id,
+                self.unread_bytes,
+                limit,
+            )
+            await self.close(code=CLOSE_TOO_FAR_BEHIND)
+            return False
+        self.unread.append(size)
+        self.unread_bytes += size
+        await self.send(text_data=text)
+        return True
 
     async def invocation_changed(self, event: dict) -> None:
         if self.resumed:
@@ -77,24 +151,35 @@ class InvocationStreamConsumer(AsyncWebsocketConsumer):
     async def _poll(self) -> None:
         # Ends once every visible result is final and the browser holds all of its output: from then on
         # nothing changes without a doorbell (a late agent report after Aborted still rings one).
-        while not self.caught_up:
+        while not self.caught_up and not self.closing:  # closing: the page reconnects
             await asyncio.sleep(SAFETY_POLL_SECONDS)
             if self.resumed:
                 await self._push(None)
 
     async def _push(self, result_ids: set[str] | None) -> None:
         async with self.lock:
-            updates = await database_sync_to_async(updates_for)(
-                self.invocation_id, self.cursors, result_ids, self.visible
-            )
-            overall = updates[-1]
-            sent_output = any(update["type"] == "output" for update in updates)
-            if result_ids is None:
-                self.caught_up = overall["done"] == overall["total"] and not sent_output
-            for update in updates:
-                if update["type"] == "output":
-                    decoder = self.decoders.setdefault(
-                        update["result_id"], codecs.getincrementaldecoder("utf-8")(errors="replace")
-                    )
-                    update["text"] = decoder.decode(update.pop("data"))
-                await self.send(text_data=json.dumps(update))
+            more = True
+            while more:  # an update carries at most MAX_BYTES_PER_UPDATE of output: send until caught up
+                if self.closing:
+                    return
+                if self.acks_seen and self.unread_bytes > unread_bytes_limit() // 2:
+                    # A page that acknowledges is paused rather than closed: the output waits in the
+                    # database and the next acknowledgement resumes the push from the cursors.
+                    self.paused = True
+                    return
+                updates = await database_sync_to_async(updates_for)(
+                    self.invocation_id, self.cursors, result_ids, self.visible
+                )
+                overall = updates[-1]
+                more = overall.pop("more")
+                sent_output = any(update["type"] == "output" for update in updates)
+                if result_ids is None:
+                    self.caught_up = overall["done"] == overall["total"] and not sent_output
+                for update in updates:
+                    if update["type"] == "output":
+                        decoder = self.decoders.setdefault(
+                            update["result_id"], codecs.getincrementaldecoder("utf-8")(errors="replace")
+                        )
+                        update["text"] = decoder.decode(update.pop("data"))
+                    if not await self._send_counted(json.dumps(update)):
+                        return

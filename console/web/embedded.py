@@ -42,14 +42,23 @@ def ensure_first_user() -> tuple[User, str | None]:
     return user, password
 
 
-def start_ticker(interval: float) -> threading.Thread:
-    from console.invocations.tasks import tick
+PURGE_EVERY_SECONDS = 3600.0  # as Celery beat runs purge_history in production
+
+
+def start_ticker(interval: float, stop: threading.Event | None = None) -> threading.Thread:
+    """Every ``interval`` s the tick, and hourly the history purge, until ``stop`` (if given) is set."""
+    from console.invocations.tasks import purge_history, tick
+
+    stop = stop or threading.Event()
 
     def loop() -> None:
-        while True:
-            time.sleep(interval)
+        next_purge = time.monotonic()
+        while not stop.wait(interval):
             try:
                 tick()
+                if time.monotonic() >= next_purge:
+                    next_purge = time.monotonic() + PURGE_EVERY_SECONDS
+                    purge_history()
             except Exception:
                 logger.exception("tick failed")
             finally:

@@ -18,12 +18,18 @@ def updates_for(
 ) -> list[dict]:
     """Messages bringing a browser from ``cursors`` up to date; advances ``cursors`` in place. Only the
     ``visible`` results (None: all) are shown, and only they count in the overall status."""
-    results = InvocationResult.objects.filter(invocation_id=invocation_id)
+    results = InvocationResult.objects.filter(invocation_id=invocation_id, latest=True)
     if visible is not None:
-        results = results.filter(pk__in=visible)
-    results = results.values("id", "status", "exit_code", "error_code", "error_info", "output_size")
+        # Visibility is per instance: a periodic task's later executions (new result ids) of the instances
+        # seen at connect are shown too.
+        visible_instances = InvocationResult.objects.filter(pk__in=visible).values("instance_id")
+        results = results.filter(instance_id__in=visible_instances)
+    results = results.values(
+        "id", "status", "exit_code", "error_code", "error_info", "output_size", "started_at", "finished_at"
+    )
     messages: list[dict] = []
     statuses: list[str] = []
+    more = False  # some result has output past this update's byte budget
     done = 0
     for row in results:
         statuses.append(row["status"])
@@ -32,12 +38,23 @@ def updates_for(
         if result_ids is not None and result_id not in result_ids:
             continue
         cursor = cursors.get(result_id, 0)
+        # While the task runs, stop at a missing chunk: it was lost with a connection and comes back from
+        # the agent's spool, and the browser must see it in its place. A final result holds every chunk
+        # (the console stores it only then), so a gap left there is permanent and skipped.
+        contiguous_only = row["status"] not in st.FINAL
         sent = 0
-        while sent < MAX_BYTES_PER_UPDATE:
+        gap = False
+        while sent < MAX_BYTES_PER_UPDATE and not gap:
             chunks = chunks_after(result_id, cursor, limit=200)
             if not chunks:
                 break
             for seq, data in chunks:
+                if contiguous_only and seq != cursor + 1:
+                    gap = True
+                    break
+                if sent >= MAX_BYTES_PER_UPDATE:
+                    more = True
+                    break  # the rest comes with the next update
                 messages.append({"type": "output", "result_id": result_id, "seq": seq, "data": data})
                 cursor = seq
                 sent += len(data)
@@ -51,9 +68,21 @@ def updates_for(
                 "error_code": row["error_code"],
                 "error_info": row["error_info"],
                 "final": row["status"] in st.FINAL,
+                "started_at": _iso(row["started_at"]),
+                "finished_at": _iso(row["finished_at"]),
             }
         )
     messages.append(
-        {"type": "overall", "status": st.overall_status(statuses), "done": done, "total": len(statuses)}
+        {
+            "type": "overall",
+            "status": st.overall_status(statuses),
+            "done": done,
+            "total": len(statuses),
+            "more": more,
+        }
     )
     return messages
+
+
+def _iso(moment) -> str | None:
+    return moment.isoformat() if moment is not None else None

@@ -2,6 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from console.audit import views as audit_views
+from console.commands import views as command_views
 from console.iam import manage as iam_manage
 from console.iam import views as iam_views
 from console.web import views
@@ -14,6 +15,25 @@ urlpatterns = [
     path("run/", views.run_command, name="run"),
     path("invocations/", views.invocation_list, name="invocations"),
     path("invocations/<str:invocation_id>/", views.invocation_detail, name="invocation"),
+    path(
+        "invocations/<str:invocation_id>/results/<str:result_id>/output.txt",
+        views.invocation_output,
+        name="invocation-output",
+    ),
+    path("invocations/<str:invocation_id>/rerun/", views.invocation_rerun, name="invocation-rerun"),
+    path(
+        "invocations/<str:invocation_id>/results/<str:result_id>/panel/",
+        views.invocation_result_panel,
+        name="invocation-result-panel",
+    ),
+    path("dashboard/", views.dashboard, name="dashboard"),
+    # The command editor's previews (htmx fragments of the command form; before commands/<id>/ routes).
+    path(
+        "commands/editor/parameters/",
+        command_views.command_editor_parameters,
+        name="command-editor-parameters",
+    ),
+    path("commands/editor/render/", command_views.command_editor_render, name="command-editor-render"),
     path("iam/", iam_views.iam_home, name="iam"),
     path("audit/", audit_views.audit_list, name="audit"),
     path("audit/export.jsonl", audit_views.audit_export, name="audit-export"),
@@ -59,4 +79,19 @@ urlpatterns = [
     ),
     path("iam/policies/", iam_manage.policy_create, name="iam-policy-create"),
     path("iam/policies/<str:name>/delete/", iam_manage.policy_delete, name="iam-policy-delete"),
+    path("iam/roles/", iam_manage.role_create, name="iam-role-create"),
+    path("iam/roles/<str:name>/", iam_manage.role_detail, name="iam-role"),
+    path("iam/roles/<str:name>/delete/", iam_manage.role_delete, name="iam-role-delete"),
+    path(
+        "iam/roles/<str:name>/policies/attach/",
+        iam_manage.policy_attach,
+        {"kind": "role"},
+        name="iam-role-policy-attach",
+    ),
+    path(
+        "iam/roles/<str:name>/policies/detach/",
+        iam_manage.policy_detach,
+        {"kind": "role"},
+        name="iam-role-policy-detach",
+    ),
 ]

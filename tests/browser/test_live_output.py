@@ -47,7 +47,7 @@ def test_login_run_and_watch_output_stream_in_without_reload(browser, console_wi
     page.fill("input[name=username]", "admin@default")
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
-    page.wait_for_url("**/instances/")
+    page.wait_for_url(console.url + "/")
 
     # The local agent registers and comes online by itself; wait for it on the run page.
     for _ in range(60):
@@ -90,7 +90,7 @@ def test_bad_input_on_the_run_page_gets_a_clear_error_and_creates_nothing(browse
     page.fill("input[name=username]", "admin@default")
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
-    page.wait_for_url("**/instances/")
+    page.wait_for_url(console.url + "/")
     page.goto(console.url + "/run/")
     page.fill("textarea[name=content]", "echo x")
     page.fill("input[name=timeout]", "-5")
