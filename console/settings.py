@@ -58,10 +58,16 @@ INSTALLED_APPS = [
     "console.api",
     "console.web",
     "console.audit",
+    "console.tags",
+    "console.mfa",
+    "console.files",
+    "console.terminals",
+    "console.releases",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "console.web.csp.ContentSecurityPolicyMiddleware",  # no inline scripts (console/web/csp.py)
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -70,6 +76,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # A user with a confirmed MFA device must type a code before any page (console.mfa).
+    "console.mfa.middleware.MfaRequiredMiddleware",
     # Records changes, log-ins and refusals (console.audit); before Axes so it sees lockout answers.
     "console.audit.middleware.AuditMiddleware",
     # Must be last: turns a locked-out log-in into the lockout page.
@@ -109,7 +117,8 @@ else:
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 30,
             },
-            "TEST": {"NAME": DATA_DIR / "test.sqlite3"},
+            # One test database per test process: several test runs may share a checkout at once.
+            "TEST": {"NAME": DATA_DIR / f"test-{os.getpid()}.sqlite3"},
         }
     }
 
@@ -163,7 +172,8 @@ if REDIS_URL:
             "CONFIG": {"hosts": [REDIS_URL], "capacity": 5000, "expiry": 60},
         }
     }
-    CELERY_BROKER_URL = REDIS_URL
+    # The Celery broker may be another server, e.g. RabbitMQ (amqp://...); the layer stays on Redis.
+    CELERY_BROKER_URL = os.environ.get("ASSIST_BROKER_URL") or REDIS_URL
     CELERY_TASK_ALWAYS_EAGER = False
 else:
     CHANNEL_LAYERS = {
@@ -175,21 +185,64 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# Redis as broker: a message a worker took but did not acknowledge (dispatch_invocation is acknowledged
+# late; a killed worker's prefetched messages) goes back to the queue after this long. Redis' default
+# is an hour; the tick redelivers Pending tasks long before, so this only bounds the late duplicate
+# work. It must stay above the longest time a message can wait in a worker before it runs.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(os.environ.get("ASSIST_BROKER_VISIBILITY_TIMEOUT", "300"))
+}
 
 # Assist's own knobs; defaults match the original product.
 ASSIST_REGION = os.environ.get("ASSIST_REGION", "local")
 ASSIST_DELIVERY_TIMEOUT = int(os.environ.get("ASSIST_DELIVERY_TIMEOUT", "60"))
 ASSIST_HEARTBEAT_INTERVAL = int(os.environ.get("ASSIST_HEARTBEAT_INTERVAL", "30"))
-ASSIST_OFFLINE_AFTER = 120
+ASSIST_OFFLINE_AFTER = int(os.environ.get("ASSIST_OFFLINE_AFTER", "120"))
 ASSIST_TICK_SECONDS = float(os.environ.get("ASSIST_TICK_SECONDS", "2"))
+# The shortest rate(...) of a periodic task (the original: 60 s); tests lower it to see runs within seconds.
+ASSIST_MIN_RATE_SECONDS = int(os.environ.get("ASSIST_MIN_RATE_SECONDS", "60"))
 ASSIST_MAX_CONTENT_B64 = 24 * 1024
 ASSIST_MAX_INSTANCES_PER_RUN = int(os.environ.get("ASSIST_MAX_INSTANCES_PER_RUN", "100"))
 ASSIST_API_OUTPUT_LIMIT = 24 * 1024
+# Bounds on one connection: bytes a browser's output stream may have unread before it is closed (the page
+# resumes from its cursors), and the frames per second (and burst) an agent may send before it is cut off.
+ASSIST_BROWSER_UNREAD_BYTES = int(os.environ.get("ASSIST_BROWSER_UNREAD_BYTES", str(8 << 20)))
+ASSIST_AGENT_FRAMES_PER_SECOND = float(os.environ.get("ASSIST_AGENT_FRAMES_PER_SECOND", "2000"))
+ASSIST_AGENT_FRAME_BURST = float(os.environ.get("ASSIST_AGENT_FRAME_BURST", "10000"))
+# Output kept per execution; what a script prints beyond it is counted (output_dropped), not stored.
+ASSIST_MAX_OUTPUT_BYTES = int(os.environ.get("ASSIST_MAX_OUTPUT_BYTES", str(16 * 1024 * 1024)))
 ASSIST_MAX_COMMANDS_PER_REGION = int(os.environ.get("ASSIST_MAX_COMMANDS_PER_REGION", "500"))
 ASSIST_SIGNATURE_WINDOW_SECONDS = 15 * 60
+# A ClientToken's first answer is replayed to retries for this long (seconds).
+ASSIST_CLIENT_TOKEN_TTL = int(os.environ.get("ASSIST_CLIENT_TOKEN_TTL", str(24 * 3600)))
+# RPC calls allowed per access key ("limits" notation, ";" between several); "" turns throttling off.
+ASSIST_API_RATE_LIMIT = os.environ.get("ASSIST_API_RATE_LIMIT", "100/second;3000/minute")
+# Send file (console/files): the largest upload the console accepts; the API keeps the original 32 KB.
+ASSIST_MAX_UPLOAD_BYTES = int(os.environ.get("ASSIST_MAX_UPLOAD_BYTES", str(100 * 1024 * 1024)))
+# Days a sent file's content stays on the server once all its transfers have ended (small ones are kept).
+ASSIST_FILE_RETENTION_DAYS = float(os.environ.get("ASSIST_FILE_RETENTION_DAYS", "7"))
+# Days of history kept (the original: 4 weeks): older runs, results, output and file sends are purged
+# hourly in small batches by console.invocations.retention.
+ASSIST_HISTORY_DAYS = float(os.environ.get("ASSIST_HISTORY_DAYS", "28"))
+
+# Terminal sessions (console.terminals, docs/terminals.md).
+ASSIST_TERMINAL_IDLE_TIMEOUT = int(os.environ.get("ASSIST_TERMINAL_IDLE_TIMEOUT", "600"))
+ASSIST_TERMINAL_MAX_DURATION = int(os.environ.get("ASSIST_TERMINAL_MAX_DURATION", str(3 * 3600)))
+ASSIST_TERMINAL_RECORDING_MAX_BYTES = int(
+    os.environ.get("ASSIST_TERMINAL_RECORDING_MAX_BYTES", str(50 * 1024 * 1024))
+)
+ASSIST_TERMINAL_DEFAULT_USER = os.environ.get("ASSIST_TERMINAL_DEFAULT_USER", "assist-user")
+# Where API clients reach the console (e.g. https://assist.example.com): StartTerminalSession's WebSocketUrl
+# is absolute with it, a path without it.
+ASSIST_PUBLIC_URL = os.environ.get("ASSIST_PUBLIC_URL", "").rstrip("/")
+# Agent self-update (console.releases, docs/install.md): the Ed25519 key that signs agent releases (PEM);
+# default DATA_DIR/release-signing-key.pem, created on first use.
+ASSIST_RELEASE_KEY_FILE = os.environ.get("ASSIST_RELEASE_KEY_FILE", "")
 
 CELERY_BEAT_SCHEDULE = {
     "assist-tick": {"task": "console.invocations.tasks.tick", "schedule": ASSIST_TICK_SECONDS},
+    # History retention, hourly (console/invocations/retention.py)
+    "assist-purge-history": {"task": "console.invocations.tasks.purge_history", "schedule": 3600.0},
 }
 
 LOGGING = {
