@@ -131,22 +131,46 @@ def test_a_zone_less_cron_on_a_shanghai_instance_runs_at_9_local(root_principal)
     assert services.executions_start_due(now=invocation.next_run_at) == 1
 
 
+def offset_with_9am_in(moment, hours):
+    """A whole-hour UTC offset whose 09:00 local falls ``hours`` (1-23) full hours after ``moment``'s hour,
+    so the test means the same at any time of day."""
+    at_utc_hour = (moment.hour + hours) % 24
+    offset = (9 - at_utc_hour) % 24
+    return offset - 24 if offset > 14 else offset
+
+
+def gmt(offset):
+    return f"GMT{'+' if offset >= 0 else '-'}{abs(offset)}:00"
+
+
 def test_an_instance_added_in_an_earlier_zone_brings_the_next_run_forward(root_principal):
-    utc = make_instance(root_principal, "utc")  # never reported a zone: UTC
+    now = datetime.now(UTC)
+    late_offset, early_offset = offset_with_9am_in(now, 14), offset_with_9am_in(now, 3)
+    late = zoned_instance(root_principal, "late", gmt(late_offset))
     invocation = services.invocation_run_command(
-        principal=root_principal, instance_ids=[utc.id], command_content="date", frequency=DAILY_9AM,
+        principal=root_principal, instance_ids=[late.id], command_content="date", frequency=DAILY_9AM,
         timeout=30,
     )  # fmt: skip
-    assert invocation.next_run_at == local_9am_after(invocation.created_at, 0)
-    tokyo = zoned_instance(root_principal, "tokyo", "Asia/Tokyo")  # UTC+9: 09:00 is 00:00 UTC
+    at_late = local_9am_after(invocation.created_at, late_offset)
+    assert invocation.next_run_at == at_late
+    early = zoned_instance(root_principal, "early", gmt(early_offset))
     changed = services.invocation_modify(
-        principal=root_principal, invocation_id=invocation.id, instance_ids=[tokyo.id]
+        principal=root_principal, invocation_id=invocation.id, instance_ids=[early.id]
     )
-    at_tokyo = local_9am_after(changed.created_at, 9)
-    assert changed.next_run_at == min(at_tokyo, local_9am_after(invocation.created_at, 0))
-    assert services.executions_start_due(now=at_tokyo) == 1
-    assert latest_status(invocation, tokyo) == st.PENDING
-    assert latest_status(invocation, utc) == st.SCHEDULED
+    at_early = local_9am_after(changed.created_at, early_offset)
+    assert at_early < at_late
+    assert changed.next_run_at == at_early
+    assert services.executions_start_due(now=at_early) == 1
+    assert latest_status(invocation, early) == st.PENDING
+    assert latest_status(invocation, late) == st.SCHEDULED
+
+
+@pytest.mark.parametrize("hour", range(24))
+def test_the_test_zones_are_valid_and_ordered_at_every_hour(hour):
+    moment = datetime(2026, 12, 3, hour, 59, 59, tzinfo=UTC)
+    late, early = offset_with_9am_in(moment, 14), offset_with_9am_in(moment, 3)
+    assert schedule.parse(f"0 0 9 * * ? * {gmt(late)}", now=moment)  # a zone the parser accepts
+    assert local_9am_after(moment, early) < local_9am_after(moment, late)
 
 
 def test_a_frequency_change_counts_each_instance_zone(root_principal):
