@@ -1,6 +1,7 @@
 """Pure helpers that turn request parameters into what an audit event may keep: secrets replaced by a
 marker (by parameter name, also inside JSON-object values such as RunCommand ``Parameters``), long values
-cut, console form noise dropped. No Django."""
+cut, console form noise dropped. Total: every input gets an answer (a JSON value nested too deeply to walk
+is kept as cut text, or redacted whole when a secret-looking name appears anywhere in it). No Django."""
 
 import json
 import re
@@ -36,19 +37,31 @@ def _redact_json(value: Any) -> Any:
     return value
 
 
+def _json_value(text: str, value: str) -> str:
+    """``value`` (``text`` stripped) when it is a JSON object: with its secret-named keys redacted."""
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return _cut(value)
+    if isinstance(parsed, dict):
+        redacted = _redact_json(parsed)
+        if redacted != parsed:
+            return _cut(json.dumps(redacted, ensure_ascii=False))
+    return _cut(value)
+
+
 def _value(name: str, value: str) -> str:
     if is_secret(name):
         return REDACTED
     stripped = value.strip()
     if stripped.startswith("{") and stripped.endswith("}"):
         try:
-            parsed = json.loads(stripped)
-        except ValueError:
-            parsed = None
-        if isinstance(parsed, dict):
-            redacted = _redact_json(parsed)
-            if redacted != parsed:
-                return _cut(json.dumps(redacted, ensure_ascii=False))
+            return _json_value(stripped, value)
+        except RecursionError:
+            # Nested too deeply to parse or walk (json.loads, the walk, the comparison and json.dumps
+            # all recurse): its keys cannot be checked one by one, so a secret-looking name anywhere in
+            # the text hides the whole value rather than risk keeping the secret.
+            return REDACTED if _SECRET_NAME.search(value) else _cut(value)
     return _cut(value)
 
 

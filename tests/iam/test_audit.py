@@ -9,7 +9,7 @@ from django.db import transaction
 from django.test import Client
 
 from console.audit.models import AppendOnlyError, AuditEvent
-from console.audit.redact import REDACTED
+from console.audit.redact import MAX_VALUE_CHARS, REDACTED, redact
 from console.iam import services
 from console.iam.authz import AccessDenied, authorize
 from console.iam.models import Policy, User
@@ -157,6 +157,63 @@ def test_a_failure_to_record_never_breaks_the_call(client, tenant, monkeypatch) 
     response = Rpc(client, tenant).v1("DescribeInvocationResults", {"RegionId": REGION})
     assert response.status_code == 200
     assert not AuditEvent.objects.exists()
+
+
+DEEP = '{"a":' * 100_000 + "1" + "}" * 100_000
+DEEP_WITH_SECRET = '{"a":' * 100_000 + '{"dbPassword": "hunter2"}' + "}" * 100_000
+
+
+def cut(value: str) -> str:
+    return value[:MAX_VALUE_CHARS] + f"…(cut, {len(value)} characters)"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "kept"),
+    [
+        ("CommandContent", "echo {{dbPassword}}", "echo {{dbPassword}}"),
+        ("Signature", "c2lnbmVk", REDACTED),
+        ("X-Acs-Security-Token", "sts", REDACTED),
+        ("Parameters", '{"dbPassword": "hunter2", "who": "ops"}', '{"dbPassword": "******", "who": "ops"}'),
+        ("Parameters", '{"a": [{"apiSecret": 1}], "b": 2}', '{"a": [{"apiSecret": "******"}], "b": 2}'),
+        ("Parameters", '{"who":  "ops"}', '{"who":  "ops"}'),  # nothing secret: kept as sent
+        ("Parameters", "{not json, password}", "{not json, password}"),
+        ("Parameters", "x" * (MAX_VALUE_CHARS + 1), cut("x" * (MAX_VALUE_CHARS + 1))),
+        # Too deep to parse or walk: kept as cut text, or hidden whole if a secret name is anywhere in it.
+        ("Parameters", DEEP, cut(DEEP)),
+        ("Parameters", f" {DEEP} ", cut(f" {DEEP} ")),
+        ("Parameters", DEEP_WITH_SECRET, REDACTED),
+        (
+            "Parameters",
+            '{"a":' + "[" * 100_000 + "]" * 100_000 + "}",
+            cut('{"a":' + "[" * 100_000 + "]" * 100_000 + "}"),
+        ),
+        ("Parameters", '{"a":' * 100_000 + '"my token"' + "}" * 100_000, REDACTED),
+    ],
+)
+def test_redaction_is_total(name, value, kept) -> None:
+    assert redact({name: value}) == {name: kept}
+
+
+def test_a_deeply_nested_parameter_gets_its_error_and_its_record(client, tenant) -> None:
+    instance_id = make_instance(tenant)
+    rpc = Rpc(client, tenant)
+    for parameters in (DEEP, DEEP_WITH_SECRET):
+        response = rpc.v1("RunCommand", run_params(instance_id, Parameters=parameters))
+        assert response.status_code == 400, response.content
+        assert response.json()["Code"] == "InvalidParameter.Parameters"
+    deep, secret = AuditEvent.objects.order_by("pk")
+    for event in (deep, secret):
+        assert (event.event_name, event.success, event.error_code, event.http_status) == (
+            "RunCommand",
+            False,
+            "InvalidParameter.Parameters",
+            400,
+        )
+        assert event.request_parameters["CommandContent"] == "echo {{dbPassword}} {{who}}"
+    assert deep.request_parameters["Parameters"] == cut(DEEP)
+    assert secret.request_parameters["Parameters"] == REDACTED
+    assert "hunter2" not in json.dumps(secret.request_parameters)
+    assert not Invocation.objects.exists()
 
 
 # ------------------------------------------------------------------------------------------ console
