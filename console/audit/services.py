@@ -91,18 +91,20 @@ def audit_event_record(
     request_parameters: Mapping[str, Any] | None = None,
     resources: Iterable[str] = (),
     referenced: Mapping[str, list[str]] | None = None,
+    additional: Mapping[str, Any] | None = None,
 ) -> AuditEvent | None:
-    """Store one event (already redacted parameters). Returns None, having logged why, when it could not."""
+    """Store one event (already redacted parameters). ``additional``: more of ``additionalEventData``
+    (e.g. a websocket's close code). Returns None, having logged why, when it could not."""
     if not identity.account_id:
         logger.info("audit: not stored (no account): %s %s %s", source, event_name, outcome.error_code)
         return None
     denials = outcome.denials[:MAX_DENIALS]
     listed = list(dict.fromkeys([*resources, *(d.resource for d in denials)]))
-    additional: dict[str, Any] = {}
+    event_data: dict[str, Any] = dict(additional or {})
     if referenced:
-        additional["referencedResources"] = dict(referenced)
+        event_data["referencedResources"] = dict(referenced)
     if denials:
-        additional["denied"] = [{"action": d.action, "resource": d.resource} for d in denials]
+        event_data["denied"] = [{"action": d.action, "resource": d.resource} for d in denials]
     try:
         event = AuditEvent(
             event_name=_clip(event_name or "?", 128),
@@ -124,7 +126,7 @@ def audit_event_record(
             error_code=_clip(outcome.error_code or ("Forbidden.RAM" if denials else ""), 128),
             error_message=_clip(outcome.error_message, 1024),
             http_status=outcome.http_status,
-            additional=additional,
+            additional=event_data,
         )
         event.full_clean(validate_unique=False, validate_constraints=False)
         event.save(force_insert=True)

@@ -10,7 +10,7 @@ Wire format (docs/terminals.md):
 
 Refusals accept the socket and close it at once with a code: 4401 (no login or wrong token), 4403 (not
 allowed), 4404 (no such session), 4409 (already connected, ended, or the agent is offline). Nothing is
-relayed.
+relayed, and each refusal is one audit event (``console.audit.websocket_door``).
 """
 
 import asyncio
@@ -22,6 +22,8 @@ from assist_agent import protocol
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from console.audit.collect import RequestAudit
+from console.audit.websocket_door import websocket_refusal_record
 from console.errors import NotFound, ServiceError
 from console.iam.principal import Principal
 from console.invocations import events
@@ -35,6 +37,9 @@ OPEN_TIMEOUT = 15.0  # seconds for the agent to answer session.open (DeliveryTim
 OPEN_RETRY = 2.0
 TOKEN_HEADER = b"x-acs-security-token"
 MAX_INPUT_MESSAGE = 1 << 20
+# The audit events of refused connections (accepted ones: TerminalSessionConnected, by the services).
+CONNECT_EVENT = "ConnectTerminalSession"
+WATCH_EVENT = "WatchTerminalSession"
 
 
 def close_code(error: ServiceError) -> int:
@@ -69,13 +74,16 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         self.cols, self.rows = _size(query, "cols", 80), _size(query, "rows", 24)
         self.acked = 0
         self.opened = asyncio.Event()
+        audit = RequestAudit()  # what authorize refuses on the way goes into the one refusal record
+        principal: Principal | None = None
+        watch = not self.by_token and query.get("watch", [""])[0] == "1"
         try:
             if self.by_token:
                 token = query.get("token", [""])[0] or dict(self.scope.get("headers", [])).get(
                     TOKEN_HEADER, b""
                 ).decode("latin-1")
                 self.connection = await database_sync_to_async(services.session_connect)(
-                    session_id=self.session_id, token=token, client_ip=self.client_ip
+                    session_id=self.session_id, token=token, client_ip=self.client_ip, audit=audit
                 )
             else:
                 user = self.scope.get("user")
@@ -85,18 +93,30 @@ class TerminalConsumer(AsyncWebsocketConsumer):
                 if not verified and await database_sync_to_async(mfa_services.requires_mfa)(user):
                     raise ServiceError("AuthFailed", "Type your MFA code first.", status=401)
                 principal = Principal.for_user(
-                    user, source_ip=self.client_ip, via="console", mfa_present=verified
+                    user, source_ip=self.client_ip, via="websocket", mfa_present=verified, audit=audit
                 )
-                if query.get("watch", [""])[0] == "1":
+                if watch:
                     await database_sync_to_async(services.session_watch)(
                         principal=principal, session_id=self.session_id
                     )
                     self.watching = True
                 else:
                     self.connection = await database_sync_to_async(services.session_connect)(
-                        session_id=self.session_id, principal=principal, client_ip=self.client_ip
+                        session_id=self.session_id, principal=principal, client_ip=self.client_ip, audit=audit
                     )
         except ServiceError as error:
+            await database_sync_to_async(websocket_refusal_record)(
+                self.scope,
+                event_name=WATCH_EVENT if watch else CONNECT_EVENT,
+                close_code=close_code(error),
+                error_code=error.code,
+                error_message=error.message,
+                principal=principal,
+                user=self.scope.get("user"),
+                audit=audit,
+                by_token=self.by_token,
+                as_opener=self.by_token and error.code != "AuthFailed",  # the token matched
+            )
             await self.accept()
             await self.send(
                 text_data=json.dumps({"type": "error", "code": error.code, "message": error.message})

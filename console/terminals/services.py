@@ -25,6 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from console.audit import services as audit_services
+from console.audit.collect import RequestAudit
 from console.errors import Forbidden, NotFound, ServiceError
 from console.fleet.models import Instance
 from console.fleet.selectors import assistant_settings_of, instances_by_ids
@@ -194,14 +195,16 @@ def identity_type_of(principal: Principal) -> str:
     return "Account" if principal.is_root else "RAMUser"
 
 
-def _owner_principal(session: TerminalSession, client_ip: str) -> Principal:
+def _owner_principal(
+    session: TerminalSession, client_ip: str, audit: RequestAudit | None = None
+) -> Principal:
     if session.role_session_id is not None:
         role_session = session.role_session
         if role_session is None or role_session.expires_at <= timezone.now():
             raise Forbidden(
                 "Forbidden.RAM", "The role session that opened this terminal session has expired."
             )
-        return Principal.for_session(role_session, source_ip=client_ip)
+        return Principal.for_session(role_session, source_ip=client_ip, audit=audit)
     if session.identity_type == "AssumedRoleUser":  # its role session is gone (deleted with its role)
         raise Forbidden(
             "Forbidden.RAM", "The role session that opened this terminal session no longer exists."
@@ -209,7 +212,7 @@ def _owner_principal(session: TerminalSession, client_ip: str) -> Principal:
     user = User.objects.filter(pk=session.user_id, is_active=True).first()
     if user is None:
         raise Forbidden("Forbidden.RAM", "The user who opened this session no longer exists or is disabled.")
-    return Principal.for_user(user, source_ip=client_ip, via=session.via)
+    return Principal.for_user(user, source_ip=client_ip, via=session.via, audit=audit)
 
 
 @dataclass(frozen=True)
@@ -227,10 +230,12 @@ def session_connect(
     principal: Principal | None = None,
     token: str = "",
     client_ip: str = "",
+    audit: RequestAudit | None = None,
 ) -> Connection:
     """Admit the one websocket of a session: by the owner's login (``principal``) or by its security
     token. Raises NotFound (4404), Forbidden (4403), ServiceError AuthFailed (4401) or
-    InvalidSession.State (4409)."""
+    InvalidSession.State (4409). ``audit`` collects the permission refusals of the owner's principal for
+    the consumer's one record of the refused connection."""
     if principal is not None:
         session = _session_of_account(principal.account_id, session_id)
         if session.user_id != principal.user_id:
@@ -239,7 +244,7 @@ def session_connect(
         session = TerminalSession.objects.select_related("instance").filter(id=session_id).first()
         if session is None or not token_matches(session, token):
             raise ServiceError("AuthFailed", "Unknown session or wrong security token.", status=401)
-    authorize_start(_owner_principal(session, client_ip), session.instance, session.username)
+    authorize_start(_owner_principal(session, client_ip, audit), session.instance, session.username)
     if session.instance.deregistered_at is not None:
         _end(session, st.INSTANCE_NOT_EXISTS, "the instance has been deregistered")
         raise ServiceError("InstanceNotExists", "The instance has been deregistered.", status=409)
@@ -336,7 +341,7 @@ def _end(
 AUDIT_IDENTITY_TYPES = {"Account": "root-account", "RAMUser": "ram-user", "AssumedRoleUser": "assumed-role"}
 
 
-def _audit_identity(session: TerminalSession) -> audit_services.Identity:
+def audit_identity(session: TerminalSession) -> audit_services.Identity:
     return audit_services.Identity(
         account_id=session.account_id,
         identity_type=AUDIT_IDENTITY_TYPES.get(session.identity_type, "ram-user"),
@@ -348,7 +353,7 @@ def _audit_identity(session: TerminalSession) -> audit_services.Identity:
 def _audit_end(session: TerminalSession) -> None:
     duration = session.duration_seconds
     audit_services.audit_event_record(
-        identity=_audit_identity(session),
+        identity=audit_identity(session),
         event_name="TerminalSessionEnded",
         event_type="ApiCall" if session.via == "api" else "ConsoleCall",
         source="websocket",
@@ -377,7 +382,7 @@ def audit_connect(*, session_id: str, client_ip: str) -> None:
     if session is None:
         return
     audit_services.audit_event_record(
-        identity=_audit_identity(session),
+        identity=audit_identity(session),
         event_name="TerminalSessionConnected",
         event_type="ApiCall" if session.via == "api" else "ConsoleCall",
         source="websocket",

@@ -8,7 +8,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from console.errors import NotFound
+from console.audit.websocket_door import websocket_refusal_record
+from console.errors import ServiceError
 from console.iam.principal import Principal
 from console.invocations import events
 from console.invocations.selectors import invocation_get, results_visible
@@ -16,6 +17,7 @@ from console.mfa import services as mfa_services
 from console.web.stream import updates_for
 
 SAFETY_POLL_SECONDS = 3.0
+STREAM_EVENT = "StreamInvocationOutput"  # the audit event of a refused connection
 
 logger = logging.getLogger(__name__)
 
@@ -38,21 +40,22 @@ class InvocationStreamConsumer(AsyncWebsocketConsumer):
     everything after the browser's cursors; a slow poll covers doorbells the layer dropped."""
 
     async def connect(self) -> None:
-        user = self.scope.get("user")
         self.invocation_id = self.scope["url_route"]["kwargs"]["invocation_id"]
-        if user is None or not user.is_authenticated:
-            await self.close(code=4401)
-            return
-        session = self.scope.get("session") or {}
-        verified = mfa_services.session_verified(session)
-        if not verified and await database_sync_to_async(mfa_services.requires_mfa)(user):
-            await self.close(code=4401)  # the log-in's MFA step is not done
-            return
-        principal = Principal.for_user(user, via="console", mfa_present=verified)
         try:
+            principal = await self._principal()
             await database_sync_to_async(invocation_get)(principal, self.invocation_id)
-        except NotFound:
-            await self.close(code=4404)
+        except ServiceError as error:
+            # Missing and another account's invocation close alike (4404); the refusal is recorded.
+            code = 4401 if error.status == 401 else 4404
+            await database_sync_to_async(websocket_refusal_record)(
+                self.scope,
+                event_name=STREAM_EVENT,
+                close_code=code,
+                error_code=error.code,
+                error_message=error.message,
+                user=self.scope.get("user"),
+            )
+            await self.close(code=code)
             return
         self.visible = await database_sync_to_async(self._visible_results)(principal)
         self.cursors: dict[str, int] = {}
@@ -70,6 +73,16 @@ class InvocationStreamConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         self.poller = asyncio.create_task(self._poll())
+
+    async def _principal(self) -> Principal:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            raise ServiceError("AuthFailed", "Log in first.", status=401)
+        verified = mfa_services.session_verified(self.scope.get("session") or {})
+        if not verified and await database_sync_to_async(mfa_services.requires_mfa)(user):
+            raise ServiceError("AuthFailed", "Type your MFA code first.", status=401)
+        source_ip = (self.scope.get("client") or [""])[0] or ""
+        return Principal.for_user(user, source_ip=source_ip, via="websocket", mfa_present=verified)
 
     def _visible_results(self, principal: Principal) -> set[str] | None:
         if principal.is_root:
