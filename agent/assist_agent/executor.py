@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import launcher as launchers
 from . import protocol, runplan, sysinfo
 from .protocol import TaskResult, TaskRun
 from .runplan import Refused as _Refused
@@ -153,6 +154,16 @@ async def _capture(argv: list[str]) -> tuple[int, str]:
     return proc.returncode or 0, out.decode("utf-8", "replace")
 
 
+def _launcher(text: str) -> launchers.Launcher | None:
+    """The task's launcher, checked again (the console checked it with the same rules)."""
+    try:
+        return launchers.parse(text)
+    except launchers.LauncherError as error:
+        raise _Refused(
+            protocol.STATUS_FAILED, "InvalidLauncher", f"the Launcher is not valid: {error}"
+        ) from None
+
+
 def _exit_code(returncode: int) -> int:
     """As a shell reports it: a death by signal N is 128 + N."""
     return returncode if returncode >= 0 else 128 - returncode
@@ -238,7 +249,10 @@ class TaskProcess:
         in_container: tuple[runplan.Container, str] | None = (
             None  # the runtime, and the id or name to exec in
         )
+        launcher: launchers.Launcher | None = None
         try:
+            if spec.launcher and (spec.container_id or spec.container_name):
+                raise runplan.not_applicable(spec.command_type, os_type, " with a Launcher in a container")
             if spec.container_id or spec.container_name:
                 # In a container, Username and WorkingDir do not apply (reference 3.2): the runtime's
                 # defaults do. The runtime's CLI runs here as the agent's user, from /.
@@ -254,6 +268,9 @@ class TaskProcess:
                 script_file = runplan.ScriptFile("script.sh", spec.content.encode("utf-8", "surrogateescape"))
             else:
                 script_file = runplan.script_file(spec.command_type, spec.content, os_type)
+                launcher = _launcher(spec.launcher)
+                name = launchers.script_file_name(script_file.name, launcher)
+                script_file = runplan.ScriptFile(name, script_file.data)
                 run_as, user_env, home = _user_context(spec.username)
                 cwd = spec.working_dir or home
                 if not os.path.isdir(cwd):
@@ -272,6 +289,9 @@ class TaskProcess:
         if in_container is not None:
             argv = runplan.exec_argv(*in_container)
             stdin = os.open(script, os.O_RDONLY)  # sh -s reads the script from stdin
+        elif launcher is not None:
+            line = launchers.command_line(launcher, str(script), os_type)
+            argv = launchers.shell_argv(line, os_type)
         else:
             argv = runplan.host_argv(spec.command_type, str(script))
         popen_kwargs = run_as.popen_kwargs() if run_as is not None else {}

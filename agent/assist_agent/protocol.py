@@ -35,6 +35,7 @@ __all__ = [
     "TaskStop", "Welcome",
     "TERMINATION_MODES", "TERMINATION_PROCESS", "TERMINATION_PROCESS_TREE",
     "backoff", "decode", "encode", "is_valid_task_id", "missing", "task_run_for_peer",
+    "task_run_missing_feature", "LAUNCHER_PROTOCOL", "DRY_RUN_PROTOCOL", "MAX_LAUNCHER_BYTES",
     # file transfers (docs/agent-protocol.md, "File transfers")
     "FILE_SEND", "FILE_READ", "FILE_DATA", "FILE_RESULT", "FILE_ABORT", "FILE_STATUSES", "MAX_FILE_READ",
     "FileAbort", "FileData", "FileRead", "FileResult", "FileSend",
@@ -50,7 +51,12 @@ __all__ = [
 # fmt: on
 
 # 2: task.run may carry the optional fields termination_mode, container_id and container_name.
-PROTOCOL_VERSION = 2
+# 3: task.run may carry the optional fields launcher and dry_run.
+PROTOCOL_VERSION = 3
+MAX_LAUNCHER_BYTES = 1024  # the API's limit on Launcher (launcher.py checks it too)
+# The first protocol whose agents run each optional task.run field (task_run_for_peer).
+LAUNCHER_PROTOCOL = 3
+DRY_RUN_PROTOCOL = 3
 MAX_FRAME_BYTES = 1 << 20  # 1 MiB of UTF-8 JSON per frame, either direction
 CHUNK_SIZE = 64 * 1024  # raw output bytes per task.output frame at most
 MAX_RESEND_SEQS = 4096  # seqs asked for in one task.resend at most
@@ -239,6 +245,10 @@ class TaskRun:
     termination_mode: str = TERMINATION_PROCESS_TREE
     container_id: str = ""  # as the API got it, runtime prefix (docker://, containerd://, cri-o://) kept
     container_name: str = ""
+    # Optional since protocol 3: the command line that starts the script (launcher.py), and a dry run
+    # (check that the task could run, run nothing).
+    launcher: str = ""
+    dry_run: bool = False
 
 
 @dataclass(frozen=True)
@@ -567,6 +577,12 @@ def _container_ref(value: object) -> str:
     return str(value)
 
 
+def _launcher(value: object) -> str:
+    if len(_str(value).encode("utf-8", "surrogateescape")) > MAX_LAUNCHER_BYTES:
+        raise _Invalid(f"must be at most {MAX_LAUNCHER_BYTES} bytes")
+    return str(value)
+
+
 def _str_list(value: object) -> tuple[str, ...]:
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
         raise _Invalid("must be a list of strings")
@@ -681,6 +697,8 @@ _SCHEMAS: dict[str, tuple[tuple[str, _Check], ...]] = {
         ("termination_mode", _termination_mode),
         ("container_id", _container_ref),
         ("container_name", _container_ref),
+        ("launcher", _launcher),
+        ("dry_run", _bool),
     ),
     TASK_STOP: (("task_id", _task_id),),
     TASK_ACK: (("task_id", _task_id),),
@@ -795,6 +813,8 @@ _OPTIONAL: dict[str, dict[str, object]] = {
         "termination_mode": TERMINATION_PROCESS_TREE,
         "container_id": "",
         "container_name": "",
+        "launcher": "",
+        "dry_run": False,
     },
 }
 
@@ -914,15 +934,29 @@ def encode(frame: Frame) -> str:
 def task_run_for_peer(frame: TaskRun, peer_protocol: int) -> TaskRun | None:
     """The ``task.run`` to send to an agent whose hello said ``peer_protocol``, or None if it cannot run it.
 
-    A protocol 1 agent refuses the optional fields, so they must hold their defaults: ``termination_mode``
-    becomes ProcessTree (all such an agent does; a stop or timeout still ends the script), and a task in a
-    container cannot run there at all (the console reports ``ClientNeedUpgrade``).
+    An older agent refuses the optional fields it does not know, so they must hold their defaults:
+    ``termination_mode`` becomes ProcessTree for protocol 1 (all such an agent does; a stop or timeout still
+    ends the script), and a task in a container (protocol 1), with a launcher or a dry run (before protocol
+    3) cannot run there at all: the console reports ``ClientNeedUpgrade`` (task_run_missing_feature says
+    why). Running such a task without its launcher would run the script with the wrong interpreter, and a
+    dry run without its flag would run the script for real.
     """
+    if task_run_missing_feature(frame, peer_protocol):
+        return None
     if peer_protocol >= 2:
         return frame
-    if frame.container_id or frame.container_name:
-        return None
     return replace(frame, termination_mode=TERMINATION_PROCESS_TREE)
+
+
+def task_run_missing_feature(frame: TaskRun, peer_protocol: int) -> str:
+    """What of ``frame`` an agent of ``peer_protocol`` cannot do, in words ("" when it can run it)."""
+    if peer_protocol < DRY_RUN_PROTOCOL and frame.dry_run:
+        return "a dry run (RepeatMode=DryRun)"
+    if peer_protocol < LAUNCHER_PROTOCOL and frame.launcher:
+        return "a command with a Launcher"
+    if peer_protocol < 2 and (frame.container_id or frame.container_name):
+        return "a command in a container"
+    return ""
 
 
 # --- output chunks ----------------------------------------------------------------------------------

@@ -9,13 +9,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import signal
 import time
+from collections import OrderedDict
 from contextlib import suppress
 from typing import Any
 
-from . import __version__, protocol, runplan, sysinfo, wsclient
-from .executor import TaskOptions, TaskProcess
+from . import __version__, dryrun, protocol, runplan, sysinfo, wsclient
+from .executor import TaskOptions, TaskProcess, _user_context
 from .files import FileTransfers
 from .protocol import TaskAck, TaskResend, TaskResult, TaskRun, TaskStop
 from .store import Store
@@ -35,6 +37,7 @@ POWER_ACK_WAIT = (
     10.0  # seconds a power action waits for the console's ack of the result (it is durable anyway)
 )
 POWER_COMMAND_TIMEOUT = 60.0  # seconds one power command may take before the next one is tried
+DRY_RUNS_KEPT = 256  # answers of dry runs kept in memory for a task.resend until their ack
 
 
 def ws_url(server: str) -> str:
@@ -73,6 +76,8 @@ class Agent:
         self._powering = 0  # power actions under way: no self-update restarts the agent meanwhile
         self.boot_id = sysinfo.boot_id()
         self._tasks: dict[str, TaskProcess] = {}
+        # Dry runs are never journaled nor spooled: their frames stay here, for a task.resend, until acked.
+        self._dry_runs: OrderedDict[str, list[protocol.Frame]] = OrderedDict()
         self._task_futures: set[asyncio.Task[Any]] = set()
         self._session_jobs: set[asyncio.Task[Any]] = set()
         self._ws: wsclient.Connection | None = None  # the open connection after welcome, else None
@@ -129,7 +134,11 @@ class Agent:
                 cmdline = f.read()
         except OSError:
             return
-        if os.fsencode(script) in cmdline.split(b"\0"):
+        marker = os.fsencode(script)
+        args = cmdline.split(b"\0")
+        # The script path is an argument of its shell, or inside the command line a Launcher ran through
+        # ``sh -c`` (which may have exec'd the launcher's program).
+        if marker in args or (os.sep.encode() in marker and any(marker in arg for arg in args)):
             what = "process group" if tree else "process"
             log.warning("task %s: killing its leftover %s %d", task_id, what, pgid)
             with suppress(ProcessLookupError, PermissionError):
@@ -275,6 +284,8 @@ class Agent:
             for task_id in self.store.spooled_ids():
                 if task_id not in self._tasks and (result := self.store.read_result(task_id)):
                     self._send(result)
+            for dry_frames in self._dry_runs.values():  # not acked before the cut: their result again
+                self._send(dry_frames[-1])
             self.files.on_connected()
             self.updater.on_welcome()
             while True:
@@ -287,7 +298,7 @@ class Agent:
                 job.cancel()
 
     def _hello(self) -> protocol.Hello:
-        held = set(self._tasks) | set(self.store.spooled_ids())
+        held = set(self._tasks) | set(self.store.spooled_ids()) | set(self._dry_runs)
         return protocol.Hello(
             instance_id=self.instance_id,
             secret=self.secret,
@@ -378,6 +389,9 @@ class Agent:
         if self.draining:  # not journaled either: the console delivers it again after the restart
             log.info("task %s arrived while the agent is stopping: left for the next start", task_id)
             return
+        if frame.dry_run:
+            self._dry_run(frame)
+            return
         if self.store.journaled(task_id):
             result = self.store.read_result(task_id)
             if result is not None:
@@ -401,6 +415,42 @@ class Agent:
             self.updater.poke()
 
         future.add_done_callback(done)
+
+    def _dry_run(self, frame: TaskRun) -> None:
+        """RepeatMode=DryRun: check, run nothing, answer at once (dryrun.py). Delivered again, it answers
+        what it found the first time."""
+        task_id = frame.task_id
+        frames = self._dry_runs.get(task_id)
+        if frames is None:
+            started_at = time.time()
+            outcome = dryrun.check(
+                frame,
+                os_type=self.os_type,
+                script_dir=self.store.work_dir,
+                user_context=_user_context,
+                which=shutil.which,
+            )
+            chunker = protocol.Chunker(task_id)
+            frames = [*chunker.feed(outcome.output), *chunker.flush()]
+            failure = outcome.failure
+            frames.append(
+                TaskResult(
+                    task_id=task_id,
+                    status=protocol.STATUS_SUCCESS if failure is None else failure.status,
+                    exit_code=0 if failure is None else None,
+                    error_code="" if failure is None else failure.error_code,
+                    error_info="" if failure is None else failure.error_info,
+                    started_at=started_at,
+                    finished_at=time.time(),
+                    last_seq=chunker.last_seq,
+                )
+            )
+            self._dry_runs[task_id] = frames
+            while len(self._dry_runs) > DRY_RUNS_KEPT:
+                self._dry_runs.popitem(last=False)
+            log.info("task %s: dry run %s", task_id, "passed" if failure is None else failure.error_code)
+        for dry_frame in frames:
+            self._send(dry_frame)
 
     async def _run_task(self, process: TaskProcess) -> None:
         result = await process.run()
@@ -485,6 +535,9 @@ class Agent:
     def _on_ack(self, frame: TaskAck) -> None:
         if self.files.on_ack(frame.task_id):
             return
+        if self._dry_runs.pop(frame.task_id, None) is not None:
+            log.info("task %s (dry run) acknowledged", frame.task_id)
+            return
         if frame.task_id in self._tasks:
             log.warning("task.ack for %s, which is still running: ignored", frame.task_id)
             return
@@ -502,6 +555,12 @@ class Agent:
             log.info("pruned %d old journal entries", removed)
 
     def _on_resend(self, frame: TaskResend) -> None:
+        dry_frames = self._dry_runs.get(frame.task_id)
+        if dry_frames is not None:
+            for dry_frame in dry_frames:
+                if not isinstance(dry_frame, protocol.TaskOutput) or dry_frame.seq in frame.seqs:
+                    self._send(dry_frame)
+            return
         if not self.store.spool(frame.task_id).is_dir():
             log.info("task.resend for %s, which is not spooled: ignored", frame.task_id)
             return

@@ -26,7 +26,7 @@ ROUND_TRIPS = [
         '{"type":"hello","instance_id":"mi-0123","secret":"s3cr3t","agent_version":"0.1.0",'
         '"os_type":"Linux","os_name":"Debian GNU/Linux 12 (bookworm)","hostname":"web-1",'
         '"ips":["10.0.0.5","fd00::5"],"boot_id":"dee4d5da-4ed3-4b55-96db-4b21ee9937ae",'
-        '"held_tasks":["t-1:mi-0123","t-2.x_y"],"protocol":2}',
+        '"held_tasks":["t-1:mi-0123","t-2.x_y"],"protocol":3}',
     ),
     (p.Heartbeat(), '{"type":"heartbeat"}'),
     (

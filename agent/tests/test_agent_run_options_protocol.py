@@ -22,8 +22,8 @@ BASE = {
 }
 
 
-def _frame(**options: str) -> p.TaskRun:
-    return p.TaskRun("t-1", "RunShellScript", "echo hi", "", "", 60.0, **options)
+def _frame(**options: object) -> p.TaskRun:
+    return p.TaskRun("t-1", "RunShellScript", "echo hi", "", "", 60.0, **options)  # type: ignore[arg-type]
 
 
 def test_a_protocol_1_frame_decodes_with_the_defaults() -> None:
@@ -75,11 +75,11 @@ def test_bad_options_are_refused(field: str, value: object, message: str) -> Non
 
 def test_an_unknown_field_is_still_refused() -> None:
     with pytest.raises(p.ProtocolError, match="unexpected field"):
-        p.decode(json.dumps({**BASE, "launcher": "x"}), sender="console")
+        p.decode(json.dumps({**BASE, "oss_output_delivery": "x"}), sender="console")
 
 
-def test_the_hello_says_protocol_2() -> None:
-    assert p.PROTOCOL_VERSION == 2
+def test_the_hello_says_protocol_3() -> None:
+    assert p.PROTOCOL_VERSION == 3
 
 
 @pytest.mark.parametrize(
@@ -91,12 +91,33 @@ def test_the_hello_says_protocol_2() -> None:
         ({"container_id": "c1"}, 1, None),  # cannot run in a container: ClientNeedUpgrade
         ({"container_name": "web"}, 1, None),
         ({"container_name": "web"}, 2, {"container_name": "web"}),
+        # Protocol 3: launcher and dry_run. An older agent would run the script with its default shell, or
+        # for real: never sent to it (ClientNeedUpgrade).
+        ({"launcher": "python3"}, 2, None),
+        ({"launcher": "python3"}, 1, None),
+        ({"dry_run": True}, 2, None),
+        ({"launcher": "python3"}, 3, {"launcher": "python3"}),
+        ({"dry_run": True}, 3, {"dry_run": True}),
     ],
 )
-def test_task_run_for_peer(options: dict[str, str], peer: int, expected: dict[str, str] | None) -> None:
+def test_task_run_for_peer(options: dict[str, object], peer: int, expected: dict[str, object] | None) -> None:
     sent = p.task_run_for_peer(_frame(**options), peer)
     if expected is None:
         assert sent is None
         return
     assert sent is not None
     assert json.loads(p.encode(sent)) == {**BASE, "timeout": 60.0, **expected}
+
+
+@pytest.mark.parametrize(
+    ("options", "peer", "feature"),
+    [
+        ({"container_id": "c1"}, 1, "a command in a container"),
+        ({"container_id": "c1"}, 2, ""),
+        ({"launcher": "python3"}, 2, "a command with a Launcher"),
+        ({"dry_run": True, "launcher": "python3"}, 2, "a dry run (RepeatMode=DryRun)"),
+        ({"dry_run": True}, 3, ""),
+    ],
+)
+def test_task_run_missing_feature(options: dict[str, object], peer: int, feature: str) -> None:
+    assert p.task_run_missing_feature(_frame(**options), peer) == feature

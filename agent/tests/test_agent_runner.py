@@ -18,7 +18,11 @@ from assist_agent.protocol import TaskAck, TaskOutput, TaskResend, TaskResult, T
 def test_hello_run_stream_result_ack(console_test) -> None:
     async def body(console: FakeConsole, agent: AgentProcess) -> None:
         hello = console.hellos[0]
-        assert (hello.instance_id, hello.secret, hello.protocol) == (INSTANCE_ID, SECRET, 2)
+        assert (hello.instance_id, hello.secret, hello.protocol) == (
+            INSTANCE_ID,
+            SECRET,
+            protocol.PROTOCOL_VERSION,
+        )
         assert hello.os_type == "Linux" and hello.hostname and hello.held_tasks == ()
         assert hello.boot_id == Path("/proc/sys/kernel/random/boot_id").read_text().strip()
 

@@ -19,6 +19,9 @@ class Command(models.Model):
     working_dir = models.CharField(max_length=200, blank=True)
     timeout = models.PositiveIntegerField(default=60)
     enable_parameter = models.BooleanField(default=False)
+    # The command line that starts the script instead of the type's shell ("" for the shell); checked by
+    # assist_agent.launcher.parse, at most 1 KB of UTF-8.
+    launcher = models.CharField(max_length=1024, blank=True, default="")
     # Versions: a clone joins the family of its source (the first command's id) with the next number.
     family_id = models.CharField(max_length=40, blank=True, db_index=True)
     version = models.PositiveIntegerField(default=1)

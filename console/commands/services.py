@@ -7,6 +7,7 @@ reference ram-policies.md section 4.2 on the command's ARN, then writes in one t
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from assist_agent import launcher as launchers
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
@@ -16,7 +17,7 @@ from console.commands import parameters as cmd_params
 from console.commands.common import PublicCommand, public_command_refused
 from console.commands.models import Command
 from console.commands.selectors import command_of_account, command_resource_name, commands_count
-from console.errors import Forbidden
+from console.errors import Forbidden, ServiceError
 from console.iam.authz import authorize
 from console.iam.models import Account
 from console.iam.principal import Principal, arn
@@ -37,6 +38,19 @@ def _own_command(principal: Principal, command_id: str, region: str, action: str
     return command
 
 
+def check_launcher(launcher: str) -> str:
+    """A Launcher as stored: "" for none, else the line without surrounding spaces. Refused with 400
+    ``InvalidParameter.Launcher`` when over 1 KB or when a ``{{ACS::...}}`` placeholder is malformed (the
+    agent's own rules, assist_agent/launcher.py)."""
+    try:
+        parsed = launchers.parse(launcher)
+    except launchers.LauncherError as error:
+        raise ServiceError(
+            "InvalidParameter.Launcher", f'The specified parameter "Launcher" is not valid: {error}.'
+        ) from None
+    return "" if parsed is None else parsed.text
+
+
 @dataclass(frozen=True)
 class CommandFields:
     """Checked attributes of a command about to be saved."""
@@ -48,6 +62,7 @@ class CommandFields:
     working_dir: str
     timeout: int
     enable_parameter: bool
+    launcher: str = ""
 
 
 def command_fields_check(
@@ -61,6 +76,7 @@ def command_fields_check(
     timeout: object = 60,
     enable_parameter: bool = False,
     decode_error_code: str = "InvalidParameter.CommandContent",
+    launcher: str = "",
 ) -> CommandFields:
     """Every limit of a saved command, in the order the original reports them."""
     limits.check_name(name, required=True)
@@ -80,6 +96,7 @@ def command_fields_check(
         working_dir=working_dir,
         timeout=timeout_seconds,
         enable_parameter=enable_parameter,
+        launcher=check_launcher(launcher),
     )
 
 
@@ -125,6 +142,7 @@ def command_save(
         working_dir=fields.working_dir,
         timeout=fields.timeout,
         enable_parameter=fields.enable_parameter,
+        launcher=fields.launcher,
         family_id=family_id,
         version=version,
     )
@@ -147,6 +165,7 @@ def command_create(
     enable_parameter: bool = False,
     decode_error_code: str = "InvalidParameter.CommandContent",
     tags: Mapping[str, str] | None = None,
+    launcher: str = "",
 ) -> Command:
     """Save a new command (CreateCommand), with its tags."""
     region = region or settings.ASSIST_REGION
@@ -160,6 +179,7 @@ def command_create(
         timeout=timeout,
         enable_parameter=enable_parameter,
         decode_error_code=decode_error_code,
+        launcher=launcher,
     )
     authorize(principal, "ecs:CreateCommand", [arn(principal.account_id, region, "command", "*")])
     with transaction.atomic():
@@ -183,9 +203,10 @@ def command_modify(
     description: str | None = None,
     working_dir: str | None = None,
     timeout: object = None,
+    launcher: str | None = None,
 ) -> Command:
-    """Change a command's name, description, working dir or timeout (ModifyCommand); None keeps a value.
-    The content and type never change: clone the command for that."""
+    """Change a command's name, description, working dir, timeout or launcher (ModifyCommand); None keeps
+    a value ("" clears the launcher). The content and type never change: clone the command for that."""
     changes: dict[str, object] = {}
     if name is not None:
         changes["name"] = limits.check_name(name, required=True)
@@ -195,6 +216,8 @@ def command_modify(
         changes["working_dir"] = limits.check_working_dir(working_dir)
     if timeout is not None:
         changes["timeout"] = limits.check_timeout(timeout)
+    if launcher is not None:
+        changes["launcher"] = check_launcher(launcher)
     command = _own_command(principal, command_id, region, "modified")
     authorize(principal, "ecs:ModifyCommand", [_command_arn(principal, command)])
     if not changes:
@@ -221,6 +244,7 @@ def command_clone(
     working_dir: str | None = None,
     timeout: object = None,
     enable_parameter: bool | None = None,
+    launcher: str | None = None,
 ) -> Command:
     """A new command made from ``command_id`` with any attribute changed (None keeps the source's): the
     next version of its family. Needs ``ecs:DescribeCommands`` on the source and ``ecs:CreateCommand``.
@@ -237,6 +261,7 @@ def command_clone(
         working_dir=source.working_dir if working_dir is None else working_dir,
         timeout=source.timeout if timeout is None else timeout,
         enable_parameter=source.enable_parameter if enable_parameter is None else enable_parameter,
+        launcher=getattr(source, "launcher", "") if launcher is None else launcher,
     )
     authorize(
         principal,

@@ -285,27 +285,30 @@ class AgentConsumer(AsyncWebsocketConsumer):
 
     async def _for_older_agent(self, frames: list[str]) -> list[str]:
         """An agent of an older protocol refuses task.run fields it does not know: it gets each task as it
-        can run it, and a task it cannot run at all (in a container) ends at once, saying to upgrade."""
+        can run it, and a task it cannot run at all (in a container, with a launcher, a dry run) ends at
+        once, saying to upgrade."""
         kept: list[str] = []
-        refused: list[str] = []
+        refused: dict[str, list[str]] = {}  # what the agent lacks -> the task ids needing it
         for text in frames:
             frame = protocol.decode(text, sender="console")
             if isinstance(frame, protocol.TaskRun):
                 runnable = protocol.task_run_for_peer(frame, self.peer_protocol)
                 if runnable is None:
-                    refused.append(frame.task_id)
+                    feature = protocol.task_run_missing_feature(frame, self.peer_protocol)
+                    refused.setdefault(feature, []).append(frame.task_id)
                     continue
                 text = protocol.encode(runnable)
             kept.append(text)
-        if refused:
+        for feature, task_ids in refused.items():
             logger.warning(
-                "agent %s speaks protocol %d: %d task(s) in a container need an upgrade",
+                "agent %s speaks protocol %d: %d task(s) need an upgrade for %s",
                 self.instance_id,
                 self.peer_protocol,
-                len(refused),
+                len(task_ids),
+                feature,
             )
             await database_sync_to_async(results_abort_for_old_agent)(
-                instance_id=self.instance_id, result_ids=refused, feature="a command in a container"
+                instance_id=self.instance_id, result_ids=task_ids, feature=feature
             )
         return kept
 

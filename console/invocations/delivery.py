@@ -3,6 +3,7 @@
 from assist_agent import protocol
 
 from console.invocations.models import InvocationResult
+from console.invocations.run_options import DRY_RUN
 
 
 def task_run_frame(result: InvocationResult) -> protocol.TaskRun:
@@ -24,6 +25,8 @@ def task_run_frame(result: InvocationResult) -> protocol.TaskRun:
         ),
         container_id=invocation.container_id,
         container_name=invocation.container_name,
+        launcher=invocation.launcher,
+        dry_run=invocation.repeat_mode == DRY_RUN,
     )
 
 

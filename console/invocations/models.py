@@ -39,6 +39,8 @@ class Invocation(models.Model):
     # no limit. Past max_errors failed instances, the instances not yet started end Cancelled.
     max_concurrency = models.CharField(max_length=8, blank=True)
     max_errors = models.CharField(max_length=8, blank=True)
+    # The command line that starts the script instead of the type's shell (assist_agent/launcher.py).
+    launcher = models.CharField(max_length=1024, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at"]

@@ -10,7 +10,11 @@ ONCE = "Once"
 PERIOD = "Period"
 NEXT_REBOOT_ONLY = "NextRebootOnly"
 EVERY_REBOOT = "EveryReboot"
-REPEAT_MODES = (ONCE, PERIOD, NEXT_REBOOT_ONLY, EVERY_REBOOT)
+# Checks on each instance that the task could run, running nothing (the agent's dryrun.py).
+DRY_RUN = "DryRun"
+REPEAT_MODES = (ONCE, PERIOD, NEXT_REBOOT_ONLY, EVERY_REBOOT, DRY_RUN)
+# Tasks delivered at once and run (or checked) once per instance.
+ONE_SHOT_MODES = frozenset({ONCE, DRY_RUN})
 REBOOT_MODES = frozenset({NEXT_REBOOT_ONLY, EVERY_REBOOT})
 # Tasks that run more than once on an instance: each run is an execution row of its own.
 REPEATING_MODES = frozenset({PERIOD, EVERY_REBOOT})
@@ -29,7 +33,7 @@ _RATE = re.compile(r"^(?P<number>[0-9]+)(?P<percent>%?)$")
 def check_repeat_mode(repeat_mode: str, frequency: str) -> str:
     """The task's RepeatMode (section 4.2): a Frequency makes it Period whatever RepeatMode says; Period
     without one is 403 ``MissingParam.Frequency``; absent means Once. Case-insensitive, answered in the
-    original's spelling. DryRun is refused rather than run."""
+    original's spelling. DryRun checks on each instance that the task could run, without running it."""
     if frequency:
         return PERIOD
     by_lower = {mode.lower(): mode for mode in REPEAT_MODES}
@@ -38,16 +42,10 @@ def check_repeat_mode(repeat_mode: str, frequency: str) -> str:
         raise Forbidden(
             "MissingParam.Frequency", "RepeatMode=Period needs a Frequency: rate(...), at(...) or cron."
         )
-    if repeat_mode.strip().lower() == "dryrun":
-        raise ServiceError(
-            "InvalidParameter.RepeatMode",
-            "RepeatMode=DryRun is not supported by this server; use Once, Period, NextRebootOnly or "
-            "EveryReboot.",
-        )
     if mode is None:
         raise ServiceError(
             "InvalidParameter.RepeatMode",
-            f"{repeat_mode!r} is not one of Once, Period, NextRebootOnly, EveryReboot.",
+            f"{repeat_mode!r} is not one of Once, Period, NextRebootOnly, EveryReboot, DryRun.",
         )
     return mode
 
@@ -93,6 +91,17 @@ def check_container(container_id: str, container_name: str, command_type: str) -
             f"Only RunShellScript commands can run in a container; this one is {command_type}.",
         )
     return container_id, container_name
+
+
+def check_launcher_placement(launcher: str, container_id: str, container_name: str) -> None:
+    """A launcher starts a script file on the host; in a container the script is fed to the container's
+    sh, so the two cannot go together."""
+    if launcher and (container_id or container_name):
+        raise ServiceError(
+            "InvalidParameter.Launcher",
+            "A Launcher cannot be used with ContainerId or ContainerName: in a container the script runs "
+            "with the container's /bin/sh.",
+        )
 
 
 def check_rate(value: object, name: str, *, minimum: int) -> str:

@@ -16,7 +16,7 @@ from console.commands.common import (
     refuse_public_content_change,
 )
 from console.commands.selectors import command_of_account, command_resource_name
-from console.commands.services import CommandFields, command_save
+from console.commands.services import CommandFields, check_launcher, command_save
 from console.errors import Forbidden, NotFound, ServiceError
 from console.fleet.selectors import instances_by_ids, instances_of_account
 from console.iam.authz import authorize
@@ -87,6 +87,7 @@ class _Run:
     tags: Mapping[str, str] = field(default_factory=dict)
     frequency: str = ""  # RepeatMode=Period when given (checked by check_frequency)
     options: "RunOptions | None" = None
+    launcher: str = ""  # checked (check_launcher); "" runs the script with the type's shell
 
 
 @dataclass(frozen=True)
@@ -111,8 +112,10 @@ def _run_options(
     container_name: str,
     max_concurrency: object,
     max_errors: object,
+    launcher: str = "",
 ) -> RunOptions:
     container = run_options.check_container(container_id, container_name, command_type)
+    run_options.check_launcher_placement(launcher, *container)
     return RunOptions(
         repeat_mode=run_options.check_repeat_mode(repeat_mode, frequency),
         termination_mode=run_options.check_termination_mode(termination_mode),
@@ -124,9 +127,9 @@ def _run_options(
 
 
 def _first_status(repeat_mode: str) -> str:
-    """A one-time run starts Pending; a periodic task waits for its first run and a reboot task for the
-    next boot, both Scheduled."""
-    return st.PENDING if repeat_mode == run_options.ONCE else st.SCHEDULED
+    """A one-time run (or a dry run) starts Pending; a periodic task waits for its first run and a reboot
+    task for the next boot, both Scheduled."""
+    return st.PENDING if repeat_mode in run_options.ONE_SHOT_MODES else st.SCHEDULED
 
 
 def _rendered_contents(principal: Principal, run: _Run, invoke_id: str, instances: list) -> dict[str, str]:
@@ -163,7 +166,7 @@ def _invocation_create(
     # periodic task applies it when each run starts, a reboot task not at all.
     waits = rate.first_slots(len(instances), options.max_concurrency, len(instances))
     rank = {instance.id: n for n, instance in enumerate(sorted(instances, key=lambda i: i.id))}  # id order
-    if options.repeat_mode != run_options.ONCE:
+    if options.repeat_mode != run_options.ONCE:  # a dry run runs nothing: no slot to wait for either
         waits = [False] * len(instances)
     next_run_at = None
     if run.frequency:
@@ -196,6 +199,7 @@ def _invocation_create(
             container_name=options.container_name,
             max_concurrency=options.max_concurrency,
             max_errors=options.max_errors,
+            launcher=run.launcher,
         )
         InvocationResult.objects.bulk_create(
             InvocationResult(
@@ -228,7 +232,7 @@ def _invocation_create(
             )
         from console.invocations.tasks import dispatch_invocation
 
-        if options.repeat_mode == run_options.ONCE:  # the others wait for their run or boot
+        if options.repeat_mode in run_options.ONE_SHOT_MODES:  # the others wait for their run or boot
             transaction.on_commit(lambda: dispatch_invocation.delay(invocation.id))
     return invocation
 
@@ -258,9 +262,11 @@ def invocation_run_command(
     container_name: str = "",
     max_concurrency: object = "",
     max_errors: object = "",
+    launcher: str = "",
 ) -> Invocation:
     """RunCommand: create an invocation of ad-hoc content with one Pending result per instance, and keep
-    the content as a command when asked (counted against the retained-command quota)."""
+    the content as a command when asked (counted against the retained-command quota). ``launcher`` starts
+    the script instead of the type's shell (kept with the command too)."""
     region = region or settings.ASSIST_REGION
     instance_ids = _target_ids(principal, region, instance_ids, resource_tags)
     check_type = limits.check_command_type(command_type)
@@ -270,6 +276,7 @@ def invocation_run_command(
     limits.check_description(description)
     limits.check_working_dir(working_dir)
     limits.check_username(username)
+    launcher = check_launcher(launcher)
     options = _run_options(
         command_type=check_type,
         frequency=frequency,
@@ -279,6 +286,7 @@ def invocation_run_command(
         container_name=container_name,
         max_concurrency=max_concurrency,
         max_errors=max_errors,
+        launcher=launcher,
     )
     template = cmd_params.parse(content, enabled=enable_parameter)
     values = cmd_params.check_values(template, parameters)
@@ -306,6 +314,7 @@ def invocation_run_command(
         tags=dict(tags or {}),
         frequency=frequency,
         options=options,
+        launcher=launcher,
     )
     keep = None
     if keep_command:
@@ -317,6 +326,7 @@ def invocation_run_command(
             working_dir=working_dir,
             timeout=timeout_seconds,
             enable_parameter=enable_parameter,
+            launcher=launcher,
         )
     return _invocation_create(principal=principal, run=run, instances=instances, keep=keep)
 
@@ -340,16 +350,21 @@ def invocation_invoke_command(
     container_name: str = "",
     max_concurrency: object = "",
     max_errors: object = "",
+    launcher: str = "",
 ) -> Invocation:
-    """InvokeCommand: run a saved command. ``timeout`` (at least 10 s) and ``working_dir`` override the
-    command's for this run only; ``parameters`` fill its placeholders when the command enables them."""
+    """InvokeCommand: run a saved command. ``timeout`` (at least 10 s), ``working_dir`` and ``launcher``
+    (when not empty) override the command's for this run only; ``parameters`` fill its placeholders when
+    the command enables them."""
     region = region or settings.ASSIST_REGION
     instance_ids = _target_ids(principal, region, instance_ids, resource_tags)
     timeout_seconds = None if timeout is None else limits.check_invoke_timeout(timeout)
     if working_dir is not None:
         limits.check_working_dir(working_dir)
     limits.check_username(username)
+    launcher = check_launcher(launcher)
     command = command_of_account(principal, command_id, region)
+    # A common (public) command has no launcher of its own.
+    launcher = launcher or getattr(command, "launcher", "")
     options = _run_options(
         command_type=command.type,
         frequency=frequency,
@@ -359,6 +374,7 @@ def invocation_invoke_command(
         container_name=container_name,
         max_concurrency=max_concurrency,
         max_errors=max_errors,
+        launcher=launcher,
     )
     template = cmd_params.parse(command.content, enabled=command.enable_parameter)
     values = cmd_params.check_values(template, parameters)
@@ -386,6 +402,7 @@ def invocation_invoke_command(
         tags=dict(tags or {}),
         frequency=frequency,
         options=options,
+        launcher=launcher,
     )
     return _invocation_create(principal=principal, run=run, instances=instances)
 
@@ -578,6 +595,7 @@ def _command_for_new_content(
             working_dir=saved.working_dir,
             timeout=saved.timeout,
             enable_parameter=enabled,
+            launcher=saved.launcher,
         )
         command_save(principal=principal, region=invocation.region, fields=fields, command_id=command_id)
     return command_id

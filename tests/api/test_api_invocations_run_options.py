@@ -136,7 +136,12 @@ REFUSALS = [
     pytest.param({"MaxConcurrency": "150%"}, 400, "InvalidParameter.MaxConcurrency", id="concurrency-pct"),
     pytest.param({"MaxErrors": "-1"}, 400, "InvalidParameter.MaxErrors", id="errors-negative"),
     pytest.param({"MaxErrors": "x%"}, 400, "InvalidParameter.MaxErrors", id="errors-text"),
-    pytest.param({"RepeatMode": "DryRun"}, 400, "InvalidParameter.RepeatMode", id="dry-run"),
+    pytest.param(
+        {"Launcher": "python3 {{ACS::ScriptFileName|Ext(py)}}"},
+        400,
+        "InvalidParameter.Launcher",
+        id="launcher",
+    ),
     pytest.param({"RepeatMode": "Period"}, 403, "MissingParam.Frequency", id="period-no-frequency"),
 ]
 

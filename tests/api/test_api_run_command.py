@@ -130,7 +130,7 @@ REFUSALS = [
         {"ResourceTag.1.Key": "env"}, 400, "InvalidParameter.ResourceTag", id="resource-tag-and-ids"
     ),
     pytest.param({"RepeatMode": "Period"}, 403, "MissingParam.Frequency", id="period-without-frequency"),
-    pytest.param({"RepeatMode": "DryRun"}, 400, "InvalidParameter.RepeatMode", id="dry-run"),
+    pytest.param({"Launcher": "x" * 1025}, 400, "InvalidParameter.Launcher", id="launcher-over-1kb"),
     pytest.param({"RepeatMode": "Sometimes"}, 400, "InvalidParameter.RepeatMode", id="unknown-mode"),
     pytest.param({"Frequency": "0 */5 * * *"}, 403, "InvalidParam.Frequency", id="five-field-cron"),
     pytest.param({"Frequency": "rate(30s)"}, 403, "InvalidParam.Frequency", id="rate-too-short"),

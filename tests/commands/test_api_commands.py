@@ -87,7 +87,10 @@ CREATE_REFUSALS = [
         id="long-parameter-name",
     ),  # fmt: skip
     pytest.param(
-        {"Launcher": "python3 {{ACS::ScriptFileName}}"}, 400, "InvalidParameter.Launcher", id="launcher"
+        {"Launcher": "python3 {{ACS::ScriptFileName|Lower(.py)}}"},
+        400,
+        "InvalidParameter.Launcher",
+        id="launcher",
     ),  # fmt: skip
     pytest.param(
         {"Tag.1.Key": "env", "Tag.2.Key": "env"}, 400, "InvalidTagKey.Duplicate", id="duplicate-tag"
@@ -241,7 +244,7 @@ def test_modify_command(rpc, region):
         ({"Description": "d" * 513}, 403, "CmdDesc.ExceedLimit"),
         ({"WorkingDir": "w" * 201}, 400, "InvalidParameter.WorkingDir"),
         ({"Timeout": "-1"}, 400, "InvalidParameter.Timeout"),
-        ({"Launcher": "x"}, 400, "InvalidParameter.Launcher"),
+        ({"Launcher": "x" * 1025}, 400, "InvalidParameter.Launcher"),
     ],
 )
 def test_modify_command_refusals(rpc, region, change, status, code):

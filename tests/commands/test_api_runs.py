@@ -71,7 +71,7 @@ INVOKE_REFUSALS = [
     ),  # fmt: skip
     pytest.param({"Parameters": json.dumps({"k" * 65: 1})}, 403, "ParameterKey.ExceedLimit", id="long-key"),
     pytest.param({"RepeatMode": "Period"}, 403, "MissingParam.Frequency", id="period-without-frequency"),
-    pytest.param({"RepeatMode": "DryRun"}, 400, "InvalidParameter.RepeatMode", id="dry-run"),
+    pytest.param({"Launcher": "sh {{ACS::Script}}"}, 400, "InvalidParameter.Launcher", id="launcher"),
     pytest.param({"Frequency": "at(2020-01-01 00:00:00)"}, 403, "InvalidParam.Frequency", id="expired-at"),
     pytest.param(
         {"ResourceTag.1.Key": "env"}, 400, "InvalidParameter.ResourceTag", id="resource-tag-and-ids"

@@ -17,6 +17,8 @@ HEX = "0123456789abcdef" * 4
         ("NextRebootOnly", "", "NextRebootOnly"),
         ("nextrebootonly", "", "NextRebootOnly"),
         ("EveryReboot", "", "EveryReboot"),
+        ("DryRun", "", "DryRun"),
+        ("dryrun", "", "DryRun"),
         ("Once", "rate(5m)", "Period"),  # a Frequency makes it Period whatever RepeatMode says (4.2)
         ("EveryReboot", "rate(5m)", "Period"),
         ("", "rate(5m)", "Period"),
@@ -32,7 +34,6 @@ def test_repeat_mode_accepted(repeat_mode, frequency, expected):
     [
         ("Period", "MissingParam.Frequency", 403),
         ("period", "MissingParam.Frequency", 403),
-        ("DryRun", "InvalidParameter.RepeatMode", 400),
         ("Sometimes", "InvalidParameter.RepeatMode", 400),
         ("Reboot", "InvalidParameter.RepeatMode", 400),
     ],

@@ -9,7 +9,7 @@ from console.api import paging
 from console.api.actions.invocations import CONTENT_ENCODINGS, iso_time
 from console.api.actions.registry import action
 from console.api.actions.tags import tag_filter, tags_to_attach
-from console.api.params import Params, unsupported
+from console.api.params import Params
 from console.commands import parameters as cmd_params
 from console.commands.common import PublicCommand, public_command, public_commands_filter
 from console.commands.models import COMMAND_TYPES, Command
@@ -26,21 +26,16 @@ from console.iam.principal import Principal, arn
 from console.tags.selectors import filter_by_tags, tag_list, tags_of
 
 
-def _refuse_unsupported_command_options(params: Params) -> None:
-    if params.text("Launcher"):
-        raise unsupported("Launcher")
-
-
 @action("CreateCommand")
 def create_command(principal: Principal, params: Params) -> dict[str, Any]:
     """Save a command. CommandContent is Base64 by default here (an unknown ContentEncoding counts as
-    Base64). Accepted and ignored: ResourceGroupId."""
+    Base64). ``Launcher`` (at most 1 KB) starts the script instead of the type's shell. Accepted and
+    ignored: ResourceGroupId."""
     region = params.text("RegionId", required=True)
     name = params.text("Name", required=True)
     command_type = params.text("Type", required=True)
     content = params.text("CommandContent", required=True)
     encoding = params.choice("ContentEncoding", CONTENT_ENCODINGS, default="Base64", strict=False)
-    _refuse_unsupported_command_options(params)
     command = command_create(
         principal=principal,
         name=name,
@@ -54,18 +49,18 @@ def create_command(principal: Principal, params: Params) -> dict[str, Any]:
         enable_parameter=params.boolean("EnableParameter"),
         decode_error_code="CmdContent.DecodeError",
         tags=tags_to_attach(params),
+        launcher=params.text("Launcher"),
     )
     return {"CommandId": command.id}
 
 
 @action("ModifyCommand")
 def modify_command(principal: Principal, params: Params) -> dict[str, Any]:
-    """Change Name, Description, WorkingDir or Timeout; an absent (or, for Name and Timeout, empty)
-    parameter keeps the value. CommandContent is accepted and ignored, as in the original."""
+    """Change Name, Description, WorkingDir, Timeout or Launcher; an absent (or, for Name and Timeout,
+    empty) parameter keeps the value, an empty Launcher clears it. CommandContent is accepted and ignored,
+    as in the original."""
     region = params.text("RegionId", required=True)
     command_id = params.text("CommandId", required=True)
-    if params.text("Launcher"):
-        raise unsupported("Launcher")
     command_modify(
         principal=principal,
         command_id=command_id,
@@ -74,6 +69,7 @@ def modify_command(principal: Principal, params: Params) -> dict[str, Any]:
         description=params.text("Description") if "Description" in params else None,
         working_dir=params.text("WorkingDir") if "WorkingDir" in params else None,
         timeout=params.text("Timeout") or None,
+        launcher=params.text("Launcher") if "Launcher" in params else None,
     )
     return {}
 
@@ -101,7 +97,7 @@ def _command_row(
         "Description": command.description,
         "EnableParameter": command.enable_parameter,
         "InvokeTimes": times,
-        "Launcher": "",
+        "Launcher": getattr(command, "launcher", ""),  # a common command has none
         "Name": command.name,
         "ParameterDefinitions": {"ParameterDefinition": []},
         "ParameterNames": {"ParameterName": names},

@@ -16,6 +16,7 @@ from console.iam.authz import authorize
 from console.iam.principal import Principal, arn
 from console.invocations import status as st
 from console.invocations.models import Invocation, InvocationResult
+from console.invocations.run_options import ONE_SHOT_MODES
 from console.invocations.selectors import invocations_visible, outputs_for, overall_of, with_overall_status
 from console.tags.selectors import filter_by_tags, tag_list, tags_of
 
@@ -38,6 +39,11 @@ LIVE_OVERALL = [st.PENDING, st.RUNNING, st.STOPPING, st.SCHEDULED]
 
 def _content(text: str, encoding: str) -> str:
     return text if encoding == "PlainText" else base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def _schedule_mode(repeat_mode: str) -> str:
+    """A dry run reports its status as a one-time run does (it is not a schedule)."""
+    return "Once" if repeat_mode in ONE_SHOT_MODES else repeat_mode
 
 
 def _instance_row(
@@ -85,8 +91,8 @@ def _invocation_row(
         "InvocationStatus": overall,
         "InvokeId": invocation.id,
         "InvokeInstances": {"InvokeInstance": instances},
-        "InvokeStatus": st.legacy_invoke_status(overall, invocation.repeat_mode),
-        "Launcher": "",
+        "InvokeStatus": st.legacy_invoke_status(overall, _schedule_mode(invocation.repeat_mode)),
+        "Launcher": invocation.launcher,
         # Rate control, this server's extra fields (docs/api.md): "" is no limit.
         "MaxConcurrency": invocation.max_concurrency,
         "MaxErrors": invocation.max_errors,
@@ -95,7 +101,7 @@ def _invocation_row(
         "RepeatMode": invocation.repeat_mode,
         "Tags": {"Tag": tag_list(tags)},
         "TerminationMode": invocation.termination_mode,
-        "Timed": invocation.repeat_mode != "Once" and overall in LIVE_OVERALL,
+        "Timed": invocation.repeat_mode not in ONE_SHOT_MODES and overall in LIVE_OVERALL,
         "Timeout": invocation.timeout,
         "Username": invocation.username or default_username(invocation.command_type),
         "WorkingDir": invocation.working_dir,
@@ -111,7 +117,7 @@ def _filtered_by_overall(
     if by_status:
         invocations = invocations.filter(overall__in=INVOKE_STATUS_FILTER[invoke_status])
     # Timed: true lists the scheduled and boot tasks still live, false everything else.
-    live_schedule = ~Q(repeat_mode="Once") & Q(overall__in=LIVE_OVERALL)
+    live_schedule = ~Q(repeat_mode__in=ONE_SHOT_MODES) & Q(overall__in=LIVE_OVERALL)
     if timed is True:
         invocations = invocations.filter(live_schedule)
     elif timed is False:
@@ -188,7 +194,7 @@ def describe_invocations(principal: Principal, params: Params) -> dict[str, Any]
     results_list = list(results.order_by("invocation_id", "instance_id"))
     outputs = outputs_for([r.id for r in results_list]) if include_output else {}
     by_invocation: dict[str, list[dict[str, Any]]] = {row.id: [] for row in rows}
-    periodic = {row.id for row in rows if row.repeat_mode != "Once"}
+    periodic = {row.id for row in rows if row.repeat_mode not in ONE_SHOT_MODES}
     for result in results_list:
         output = outputs.get(result.id, b"") if include_output else None
         row = _instance_row(result, output, encoding, periodic=result.invocation_id in periodic)

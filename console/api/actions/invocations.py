@@ -28,7 +28,6 @@ from console.tags.selectors import filter_by_tags, tag_list, tags_of
 CONTENT_ENCODINGS = ("PlainText", "Base64")
 # Options that change where or how a command runs: ignoring them would run it differently than asked.
 UNSUPPORTED_RUN_OPTIONS = (
-    "Launcher",
     "OssOutputDelivery",
     "WindowsPasswordName",
 )
@@ -112,6 +111,7 @@ def run_command(principal: Principal, params: Params) -> dict[str, Any]:
         parameters=values,
         resource_tags=resource_tag_targets(params, maximum=20),
         tags=tags_to_attach(params),
+        launcher=params.text("Launcher"),
         **run_options_of(params),
     )
     return {"CommandId": invocation.command_id, "InvokeId": invocation.id}
@@ -119,8 +119,8 @@ def run_command(principal: Principal, params: Params) -> dict[str, Any]:
 
 @action("InvokeCommand")
 def invoke_command(principal: Principal, params: Params) -> dict[str, Any]:
-    """Run a saved command. Timeout and WorkingDir override the command's for this run. Accepted and
-    ignored: ResourceGroupId, Timed."""
+    """Run a saved command. Timeout, WorkingDir and Launcher override the command's for this run. Accepted
+    and ignored: ResourceGroupId, Timed."""
     region = params.text("RegionId", required=True)
     command_id = params.text("CommandId", required=True)
     refuse_unsupported_run_options(params)
@@ -136,6 +136,7 @@ def invoke_command(principal: Principal, params: Params) -> dict[str, Any]:
         parameters=values,
         resource_tags=resource_tag_targets(params, maximum=10),
         tags=tags_to_attach(params),
+        launcher=params.text("Launcher"),
         **run_options_of(params),
     )
     return {"InvokeId": invocation.id}
@@ -209,7 +210,7 @@ def _result_row(
         "InvocationStatus": result.status,
         "InvokeId": invocation.id,
         "InvokeRecordStatus": st.record_status(result.status),
-        "Launcher": "",
+        "Launcher": invocation.launcher,
         "OssOutputDelivery": "",
         "OssOutputErrorCode": "",
         "OssOutputErrorInfo": "",
