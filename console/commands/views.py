@@ -66,6 +66,7 @@ def _command_form(request: HttpRequest) -> dict[str, Any]:
         "working_dir": _text(request, "working_dir"),
         "timeout": _text(request, "timeout") or "60",
         "enable_parameter": request.POST.get("enable_parameter") == "on",
+        "launcher": _text(request, "launcher"),
     }
 
 
@@ -149,6 +150,7 @@ def command_new(request: HttpRequest) -> HttpResponse:
                 working_dir=form["working_dir"],
                 timeout=form["timeout"],
                 enable_parameter=form["enable_parameter"],
+                launcher=form["launcher"],
             )
         except ServiceError as exc:
             error = form_error(exc)
@@ -184,6 +186,7 @@ def command_edit(request: HttpRequest, command_id: str) -> HttpResponse:
         "description": command.description,
         "working_dir": command.working_dir,
         "timeout": str(command.timeout),
+        "launcher": command.launcher,
     }
     error = None
     if request.method == "POST":
@@ -196,6 +199,7 @@ def command_edit(request: HttpRequest, command_id: str) -> HttpResponse:
                 description=form["description"],
                 working_dir=form["working_dir"],
                 timeout=form["timeout"],
+                launcher=form["launcher"],
             )
         except ServiceError as exc:
             error = form_error(exc)
@@ -217,6 +221,7 @@ def command_clone(request: HttpRequest, command_id: str) -> HttpResponse:
         "working_dir": source.working_dir,
         "timeout": str(source.timeout),
         "enable_parameter": source.enable_parameter,
+        "launcher": source.launcher,
     }
     error = None
     if request.method == "POST":
@@ -232,6 +237,7 @@ def command_clone(request: HttpRequest, command_id: str) -> HttpResponse:
                 working_dir=form["working_dir"],
                 timeout=form["timeout"],
                 enable_parameter=form["enable_parameter"],
+                launcher=form["launcher"],
             )
         except ServiceError as exc:
             error = form_error(exc)
