@@ -11,7 +11,6 @@ none (docs/agent-protocol.md, "Dry runs"). Nothing is journaled or spooled, and 
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -148,6 +147,8 @@ def _find(program: str, which: Callable[[str], str | None]) -> str | None:
 
 def _check_writable(script_dir: Path, name: str) -> None:
     """Create and remove a file where the script would go (the agent's work directory)."""
+    import tempfile  # only for dry runs: not loaded by an idle agent
+
     try:
         script_dir.mkdir(mode=0o711, parents=True, exist_ok=True)
         fd, path = tempfile.mkstemp(prefix=".dry-run-", suffix="-" + name, dir=str(script_dir))

@@ -117,9 +117,12 @@ def command_line(launcher: Launcher, script_path: str, os_type: str) -> str:
 
 
 def shell_argv(line: str, os_type: str) -> list[str]:
-    """The argv that runs ``line`` through the platform's shell."""
+    """The argv that runs ``line`` through the platform's shell. On Windows it is one string, the whole
+    command line: Popen passes a string as is, whereas it would quote the items of a list the C runtime's
+    way (``\"``), which cmd does not read; ``/s`` makes cmd drop exactly the outer quotes and run the rest
+    as written."""
     if os_type == WINDOWS:
-        return ["cmd", "/d", "/c", line]
+        return [f'cmd /d /s /c "{line}"']
     return ["/bin/sh", "-c", line]
 
 

@@ -134,6 +134,17 @@ def test_checks(
     assert not Path("/should-not-exist").exists()
 
 
+def test_a_script_dir_below_a_file_fails(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("x")
+    script_dir = tmp_path / "a-file" / "work"  # cannot be created, even by root
+    outcome = dryrun.check(
+        _spec(), os_type="Linux", script_dir=script_dir, user_context=_user_context, which=shutil.which
+    )
+    assert outcome.failure is not None
+    assert (outcome.failure.status, outcome.failure.error_code) == (protocol.STATUS_FAILED, "FileCreateFail")
+    assert str(script_dir) in outcome.failure.error_info
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only directory")
 def test_a_script_dir_that_cannot_be_written_fails(tmp_path: Path) -> None:
     script_dir = tmp_path / "work"

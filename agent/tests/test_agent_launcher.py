@@ -101,7 +101,9 @@ def test_command_line(text: str, path: str, os_type: str, expected: str) -> None
 
 def test_shell_argv() -> None:
     assert launchers.shell_argv("python3 x.py", "Linux") == ["/bin/sh", "-c", "python3 x.py"]
-    assert launchers.shell_argv("python x.py", "Windows") == ["cmd", "/d", "/c", "python x.py"]
+    assert launchers.shell_argv('python "C:\\a b\\x.py"', "Windows") == [
+        'cmd /d /s /c "python "C:\\a b\\x.py""'
+    ]
 
 
 @pytest.mark.parametrize(
