@@ -4,6 +4,7 @@ that ended failed. It goes through RunCommand's service, which checks the user's
 from console.commands.common import parameters_with_defaults
 from console.errors import ServiceError
 from console.iam.principal import Principal
+from console.invocations import run_options
 from console.invocations import selectors as inv_selectors
 from console.invocations import services as inv_services
 from console.invocations import status as st
@@ -23,8 +24,8 @@ def results_to_rerun(principal: Principal, invocation: Invocation) -> list[Invoc
 
 
 def invocation_rerun_failed(*, principal: Principal, invocation: Invocation) -> Invocation:
-    """Run ``invocation``'s content again, with its parameters, timeout, working dir and user, on its
-    failed instances only (Failed, Timeout, Error, Aborted)."""
+    """Run ``invocation``'s content again, with its parameters, timeout, working dir, user and launcher, on
+    its failed instances only (Failed, Timeout, Error, Aborted). A dry run is rerun as a dry run."""
     failed = results_to_rerun(principal, invocation)
     if not failed:
         raise ServiceError(
@@ -44,4 +45,6 @@ def invocation_rerun_failed(*, principal: Principal, invocation: Invocation) -> 
         enable_parameter=invocation.enable_parameter,
         # A common command's defaults were filled when it ran; fill them again.
         parameters=parameters_with_defaults(invocation.command_id, invocation.parameters or {}) or None,
+        launcher=invocation.launcher,
+        repeat_mode=invocation.repeat_mode if invocation.repeat_mode == run_options.DRY_RUN else "",
     )

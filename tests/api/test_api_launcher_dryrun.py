@@ -246,3 +246,22 @@ def test_a_dry_run_still_checks_the_parameters(rpc, region, instance_id):
     )
     assert body["Code"] == "InvalidParameter.Timeout"
     assert not Invocation.objects.exists()
+
+
+def test_rerun_on_failed_keeps_the_launcher_and_the_dry_run(tenant, region, instance_id):
+    from console.invocations.services import invocation_run_command
+    from console.web.rerun import invocation_rerun_failed
+
+    for repeat_mode in ("", "DryRun"):
+        first = invocation_run_command(
+            principal=tenant.principal,
+            instance_ids=[instance_id],
+            command_content="print(1)",
+            region=region,
+            launcher=PY,
+            repeat_mode=repeat_mode,
+        )
+        InvocationResult.objects.filter(invocation=first).update(status=st.FAILED)
+        again = invocation_rerun_failed(principal=tenant.principal, invocation=first)
+        assert (again.launcher, again.repeat_mode) == (PY, repeat_mode or "Once")
+        assert frame_of(again.id).dry_run is bool(repeat_mode)
