@@ -234,12 +234,24 @@ def instance_hello(
     return instance
 
 
-def instances_heartbeat(*, instance_ids: set[str], now: datetime | None = None) -> None:
-    # A beat after a silence longer than the offline limit on a still-open connection is a gap
-    # event; each beat is counted in its instance's hour. A batch costs a few statements, not one per beat.
+def instances_heartbeat(
+    *,
+    instance_ids: set[str] | None = None,
+    beats: Mapping[str, int] | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Record beats: ``instance_ids`` one each, or ``beats`` as instance id -> how many beats arrived (the
+    gateway gathers a node's beats for a moment and writes them together). A beat after a silence longer
+    than the offline limit on a still-open connection is a gap event; each beat is counted in its
+    instance's hour. A batch costs a few statements, not one per beat."""
+    counted = dict(beats or {})
+    for instance_id in instance_ids or ():
+        counted[instance_id] = counted.get(instance_id, 0) + 1
+    if not counted:
+        return
     now = now or timezone.now()
     silent_since = now - timedelta(seconds=settings.ASSIST_OFFLINE_AFTER)
-    gaps = Instance.objects.filter(pk__in=instance_ids, last_heartbeat_at__lt=silent_since)
+    gaps = Instance.objects.filter(pk__in=counted, last_heartbeat_at__lt=silent_since)
     for instance_id, last in gaps.values_list("id", "last_heartbeat_at"):
         instance_connection_record(
             instance_id=instance_id,
@@ -247,8 +259,8 @@ def instances_heartbeat(*, instance_ids: set[str], now: datetime | None = None) 
             gap_seconds=int((now - last).total_seconds()),
             at=now,
         )
-    Instance.objects.filter(pk__in=instance_ids).update(last_heartbeat_at=now)
-    heartbeats_count(instance_ids=instance_ids, now=now)
+    Instance.objects.filter(pk__in=counted).update(last_heartbeat_at=now)
+    heartbeats_count(beats=counted, now=now)
 
 
 # The instance page's heartbeat history (connection events and beats per hour), kept bounded.
@@ -261,20 +273,27 @@ def _hour_of(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
-def heartbeats_count(*, instance_ids: set[str], now: datetime) -> None:
-    """Add one beat to each instance's row for the current hour; the first beat of an hour creates the
-    row and prunes that instance's rows older than HEARTBEAT_HOURS_KEPT (so pruning costs once an hour)."""
+def heartbeats_count(*, beats: Mapping[str, int], now: datetime) -> None:
+    """Add each instance's beats to its row for the current hour (one UPDATE per distinct number of beats:
+    nearly always one); the first beat of an hour creates the row and prunes that instance's rows older
+    than HEARTBEAT_HOURS_KEPT (so pruning costs once an hour)."""
     hours = history_models.InstanceHeartbeatHour.objects
     hour = _hour_of(now)
-    updated = hours.filter(instance_id__in=instance_ids, hour=hour).update(count=F("count") + 1)
-    if updated == len(instance_ids):
+    by_number: dict[int, list[str]] = {}
+    for instance_id, number in beats.items():
+        by_number.setdefault(number, []).append(instance_id)
+    updated = sum(
+        hours.filter(instance_id__in=ids, hour=hour).update(count=F("count") + number)
+        for number, ids in by_number.items()
+    )
+    if updated == len(beats):
         return
-    counted = set(hours.filter(instance_id__in=instance_ids, hour=hour).values_list("instance_id", flat=True))
-    first_of_hour = [i for i in instance_ids if i not in counted]
+    counted = set(hours.filter(instance_id__in=beats, hour=hour).values_list("instance_id", flat=True))
+    first_of_hour = [i for i in beats if i not in counted]
     known = set(Instance.objects.filter(pk__in=first_of_hour).values_list("id", flat=True))
     hours.bulk_create(
-        [history_models.InstanceHeartbeatHour(instance_id=i, hour=hour, count=1) for i in known],
-        ignore_conflicts=True,  # a concurrent batch created it first: at worst one beat is not counted
+        [history_models.InstanceHeartbeatHour(instance_id=i, hour=hour, count=beats[i]) for i in known],
+        ignore_conflicts=True,  # a concurrent batch created it first: at worst its beats are not counted
     )
     hours.filter(instance_id__in=known, hour__lt=hour - HEARTBEAT_HOURS_KEPT).delete()
 

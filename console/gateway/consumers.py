@@ -23,7 +23,7 @@ from console.errors import ServiceError
 from console.files.gateway import FileFrames
 from console.files.gateway import pending_frames as pending_file_frames
 from console.fleet import services as fleet_services
-from console.gateway.ingest import ingest_for_this_loop
+from console.gateway.ingest import heartbeats_for_this_loop, ingest_for_this_loop
 from console.gateway.nodes import router_for_this_loop
 from console.gateway.ratelimit import FrameBudget
 from console.invocations import events, selectors
@@ -226,7 +226,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
 
     async def _dispatch(self, frame: object) -> None:
         if isinstance(frame, protocol.Heartbeat):
-            await self._ingest("heartbeat", {})
+            heartbeats_for_this_loop().beat(self.instance_id)  # written with the node's others soon
         elif isinstance(frame, protocol.TaskStarted):
             await self._ingest("started", {"task_id": frame.task_id, "started_at": frame.started_at})
         elif isinstance(frame, protocol.TaskOutput):

@@ -4,11 +4,18 @@ agents finishing at once) that turns hundreds of commits into a handful, and the
 resend, error) still goes back to its own connection."""
 
 import asyncio
+import logging
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 from channels.db import database_sync_to_async
+from django.conf import settings
+from django.db import transaction
 
+from console.fleet.services import instances_heartbeat
 from console.invocations.reports import agent_frames_ingest
+
+logger = logging.getLogger(__name__)
 
 MAX_BATCH = 500
 
@@ -51,7 +58,48 @@ class Ingest:
                     future.set_result(outcome)
 
 
+# Gathering beats for at most this long, and at most a quarter of the agents' interval, keeps
+# last_heartbeat_at within a few seconds of the truth (the offline limit is minutes).
+HEARTBEAT_FLUSH_SECONDS = 2.0
+
+
+def heartbeat_flush_seconds() -> float:
+    return min(HEARTBEAT_FLUSH_SECONDS, settings.ASSIST_HEARTBEAT_INTERVAL / 4)
+
+
+def _heartbeats_write(beats: dict[str, int]) -> None:
+    with transaction.atomic():
+        instances_heartbeat(beats=beats)
+
+
+class Heartbeats:
+    """A heartbeat only says "still here", and nobody waits for its write: each process gathers the beats
+    of all its agents for a moment and writes them in one transaction on the report writer's thread. At
+    10,000 agents beating every 30 s that is one transaction every two seconds instead of 333 a second."""
+
+    def __init__(self) -> None:
+        self.beats: Counter[str] = Counter()
+        self.flusher: asyncio.Task | None = None
+
+    def beat(self, instance_id: str) -> None:
+        self.beats[instance_id] += 1
+        if self.flusher is None or self.flusher.done():
+            self.flusher = asyncio.create_task(self._flush_soon())
+
+    async def _flush_soon(self) -> None:
+        await asyncio.sleep(heartbeat_flush_seconds())
+        beats, self.beats = dict(self.beats), Counter()
+        try:
+            write = database_sync_to_async(_heartbeats_write, thread_sensitive=False, executor=_writer_thread)
+            await write(beats)
+        except Exception:  # noqa: BLE001 - the database is down: these beats are lost, the next ones count
+            logger.exception("could not record the heartbeats of %d instance(s)", len(beats))
+        if self.beats:  # beats that came in while writing wait for the next flush
+            self.flusher = asyncio.create_task(self._flush_soon())
+
+
 _by_loop: dict[int, Ingest] = {}
+_heartbeats_by_loop: dict[int, Heartbeats] = {}
 
 
 def ingest_for_this_loop() -> Ingest:
@@ -59,3 +107,10 @@ def ingest_for_this_loop() -> Ingest:
     if loop_id not in _by_loop:
         _by_loop[loop_id] = Ingest()
     return _by_loop[loop_id]
+
+
+def heartbeats_for_this_loop() -> Heartbeats:
+    loop_id = id(asyncio.get_running_loop())
+    if loop_id not in _heartbeats_by_loop:
+        _heartbeats_by_loop[loop_id] = Heartbeats()
+    return _heartbeats_by_loop[loop_id]

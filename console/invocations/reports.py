@@ -16,12 +16,11 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from console.errors import ServiceError
-from console.fleet import services as fleet_services
 from console.invocations import events
 from console.invocations import status as st
 from console.invocations.models import InvocationResult, OutputChunk
 
-Item = tuple[str, str, dict[str, Any]]  # (instance_id, kind, fields); kind: heartbeat|started|output|result
+Item = tuple[str, str, dict[str, Any]]  # (instance_id, kind, fields); kind: started|output|result
 
 
 def _aware(epoch: float | None) -> datetime | None:
@@ -39,22 +38,19 @@ MUTABLE_FIELDS = [
 
 
 def agent_frames_ingest(items: list[Item]) -> list[object]:
-    """Apply a batch of agent reports in arrival order; returns one outcome per item: None (heartbeat,
-    started), True/False (output chunk new/already held), a list of missing chunk numbers (result; empty
-    means stored, or already final, and may be acknowledged), or the ServiceError refusing the item.
+    """Apply a batch of agent reports in arrival order (heartbeats go their own way: gateway/ingest.py);
+    returns one outcome per item: None (started), True/False (output chunk new/already held), a list of
+    missing chunk numbers (result; empty means stored, or already final, and may be acknowledged), or the
+    ServiceError refusing the item.
 
     The touched results are read once (locked), changed in memory and written back with one statement,
     so a batch costs the same handful of statements whatever its size."""
     outcomes: list[object] = [None] * len(items)
     with transaction.atomic():
-        task_ids = {fields["task_id"] for _, kind, fields in items if kind != "heartbeat"}
+        task_ids = {fields["task_id"] for _, _, fields in items}
         results = {r.id: r for r in InvocationResult.objects.select_for_update().filter(pk__in=task_ids)}
-        heartbeats: set[str] = set()
         valid: list[tuple[int, str, dict[str, Any], InvocationResult]] = []
         for index, (instance_id, kind, fields) in enumerate(items):
-            if kind == "heartbeat":
-                heartbeats.add(instance_id)
-                continue
             result = results.get(fields["task_id"])
             if result is None or result.instance_id != instance_id:
                 outcomes[index] = _not_yours(instance_id, fields["task_id"])
@@ -108,8 +104,6 @@ def agent_frames_ingest(items: list[Item]) -> list[object]:
             cancelled = rate_control_after({result.invocation_id for result in finished}, now=now)
             # A periodic or EveryReboot task's instance waits for its next run again (services.py).
             executions_roll_over([result.id for result in finished] + cancelled, now=now)
-        if heartbeats:
-            fleet_services.instances_heartbeat(instance_ids=heartbeats)
     return outcomes
 
 

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from console.fleet import services as fleet_services
-from console.fleet.models import InstanceConnectionEvent, InstanceHeartbeatHour
+from console.fleet.models import Instance, InstanceConnectionEvent, InstanceHeartbeatHour
 from console.gateway.consumers import AgentConsumer
 from console.iam.models import User
 from console.web import instance_page
@@ -43,6 +43,24 @@ def test_beats_are_counted_per_hour_in_one_row(root_principal):
     assert _counts(a) == {_hour(now): 4, _hour(now) + HOUR: 1}
     assert _counts(b) == {_hour(now): 3}
     assert InstanceHeartbeatHour.objects.count() == 3
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("batches", "expected"),
+    [
+        ([{"a": 2, "b": 1}], {"a": 2, "b": 1}),  # gathered beats count as many as arrived
+        ([{"a": 2, "b": 1}, {"a": 3}], {"a": 5, "b": 1}),  # existing row: added to
+        ([{"a": 1, "b": 1, "c": 4}, {"b": 2, "c": 4}], {"a": 1, "b": 3, "c": 8}),  # mixed numbers
+    ],
+)
+def test_gathered_beats_are_counted_as_many(root_principal, batches, expected):
+    instances = {name: make_instance(root_principal, name) for name in "abc"}
+    now = timezone.now().replace(minute=10)
+    for n, batch in enumerate(batches):
+        beats = {instances[name].id: number for name, number in batch.items()}
+        fleet_services.instances_heartbeat(beats=beats, now=now + timedelta(seconds=30 * n))
+    assert {name: sum(_counts(i).values()) for name, i in instances.items() if _counts(i)} == expected
 
 
 @pytest.mark.django_db
@@ -126,6 +144,55 @@ def test_the_gateway_records_connect_heartbeats_and_disconnect(root_principal, s
     kinds = list(InstanceConnectionEvent.objects.filter(instance=instance).order_by("at", "id"))
     assert [(e.kind, e.agent_version) for e in kinds] == [("connected", "9.8.7"), ("disconnected", "9.8.7")]
     assert kinds[0].boot_id == "boot-42"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_gateway_writes_the_beats_of_all_its_agents_together(root_principal, settings, tmp_path):
+    settings.DATA_DIR = tmp_path
+    settings.ASSIST_HEARTBEAT_INTERVAL = 30  # beats gathered for 2 s (gateway/ingest.py)
+    issued = fleet_services.activation_create(principal=root_principal, instance_count=3)
+    agents = []
+    for n in range(3):
+        registration = fleet_services.instance_register(
+            activation_id=issued.activation.id, activation_code=issued.code, source_ip="127.0.0.1",
+            hostname=f"h{n}",
+        )  # fmt: skip
+        agents.append((registration.instance, registration.secret))
+
+    def beats_and_times():
+        ids = [instance.id for instance, _ in agents]
+        counts = dict(
+            InstanceHeartbeatHour.objects.filter(instance_id__in=ids).values_list("instance_id", "count")
+        )
+        times = {i.id: i.last_heartbeat_at for i in Instance.objects.filter(pk__in=ids)}
+        return counts, times
+
+    async def scenario():
+        communicators = []
+        for instance, secret in agents:
+            communicator = WebsocketCommunicator(AgentConsumer.as_asgi(), "/ws/agent/")
+            assert (await communicator.connect())[0]
+            await communicator.send_to(_hello(instance.id, secret))
+            welcome = protocol.decode(await communicator.receive_from(timeout=10), sender="console")
+            assert isinstance(welcome, protocol.Welcome)
+            communicators.append(communicator)
+        for communicator in communicators:
+            for _ in range(2):
+                await communicator.send_to(protocol.encode(protocol.Heartbeat()))
+                await asyncio.sleep(0.1)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            counts, _ = await sync_to_async(beats_and_times)()
+            if sum(counts.values()) >= 6:
+                break
+            await asyncio.sleep(0.1)
+        for communicator in communicators:
+            await communicator.disconnect()
+
+    async_to_sync(scenario)()
+    counts, times = beats_and_times()
+    assert sorted(counts.values()) == [2, 2, 2]  # every beat counted
+    assert len(set(times.values())) == 1  # one write for the six beats of the three agents
 
 
 @pytest.mark.django_db
