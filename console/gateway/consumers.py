@@ -22,7 +22,7 @@ from django.conf import settings
 from console.errors import ServiceError
 from console.files.gateway import FileFrames
 from console.files.gateway import pending_frames as pending_file_frames
-from console.fleet import services as fleet_services
+from console.gateway.admission import DISCONNECTED, agent_admit, connection_record
 from console.gateway.ingest import heartbeats_for_this_loop, ingest_for_this_loop
 from console.gateway.nodes import router_for_this_loop
 from console.gateway.ratelimit import FrameBudget
@@ -30,12 +30,9 @@ from console.invocations import events, selectors
 from console.invocations.delivery import encoded_task_runs
 from console.invocations.services import (
     results_abort_for_old_agent,
-    results_end_not_held,
     results_mark_sent,
-    results_unsent_at_hello,
 )
 from console.terminals.relay import AgentTerminals
-from console.terminals.services import sessions_of_instance_end
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +49,6 @@ RESEND_REQUEST_SECONDS = 10.0
 MAX_REPORTS_IN_FLIGHT = 256
 REPORT_FRAMES = (protocol.Heartbeat, protocol.TaskStarted, protocol.TaskOutput, protocol.TaskResult)
 CLOSE_INTERNAL_ERROR = 1011
-CONNECTED, DISCONNECTED = "connected", "disconnected"  # InstanceConnectionEvent kinds
 # Frames per second one connection may send on average, and at once. An agent replaying its spool
 # after an outage sends a result and its chunks in a burst; a flooding one is closed (it reconnects after
 # its back-off). Settings ASSIST_AGENT_FRAMES_PER_SECOND / ASSIST_AGENT_FRAME_BURST override them.
@@ -92,19 +88,9 @@ class AgentConsumer(AsyncWebsocketConsumer):
         if self.instance_id:
             router_for_this_loop().detach(self.instance_id, self._send_texts)
             await self.channel_layer.group_discard(events.agent_group(self.instance_id), self.channel_name)
-            await self._record_connection(DISCONNECTED)  # heartbeat history
-
-    async def _record_connection(self, kind: str, boot_id: str = "") -> None:
-        # The instance page's connection history; a failure to record never drops the agent.
-        try:
-            await database_sync_to_async(fleet_services.instance_connection_record)(
-                instance_id=self.instance_id,
-                kind=kind,
-                agent_version=getattr(self, "agent_version", ""),
-                boot_id=boot_id,
+            await database_sync_to_async(connection_record)(  # heartbeat history
+                self.instance_id, DISCONNECTED, getattr(self, "agent_version", "")
             )
-        except Exception:  # noqa: BLE001 - heartbeat history is best effort
-            logger.exception("agent %s: could not record %s", self.instance_id, kind)
 
     async def _send_frame(self, frame: object) -> None:
         await self.send(text_data=protocol.encode(frame))
@@ -172,9 +158,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
             )
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        instance = await database_sync_to_async(fleet_services.instance_authenticate)(
-            instance_id=frame.instance_id, secret=frame.secret
-        )
+        instance = await database_sync_to_async(agent_admit)(frame)
         if instance is None:
             logger.warning("agent hello from %s refused for %s", self.peer, frame.instance_id)
             await self._send_frame(
@@ -182,27 +166,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
             )
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        await database_sync_to_async(fleet_services.instance_hello)(
-            instance=instance,
-            agent_version=frame.agent_version,
-            os_type=frame.os_type,
-            os_name=frame.os_name,
-            hostname=frame.hostname,
-            ips=list(frame.ips),
-            boot_id=frame.boot_id,
-            time_zone=frame.time_zone,
-        )
         self.instance_id = instance.id
-        # A Running result the agent does not hold any more (state dir lost) will never be reported.
-        await database_sync_to_async(results_end_not_held)(
-            instance_id=instance.id, held_tasks=frame.held_tasks
-        )
-        # A Pending task sent earlier that the agent does not hold never reached it.
-        await database_sync_to_async(results_unsent_at_hello)(
-            instance_id=instance.id, held_tasks=frame.held_tasks
-        )
-        # A new connection means the agent ended the shells of its previous one (console or network gone).
-        await database_sync_to_async(sessions_of_instance_end)(instance_id=instance.id)
         self.terminals = AgentTerminals(instance.id, self.channel_layer)
         self.files = FileFrames(instance.id)
         self.agent_version = frame.agent_version
@@ -211,7 +175,6 @@ class AgentConsumer(AsyncWebsocketConsumer):
         self.report_slots = asyncio.Semaphore(MAX_REPORTS_IN_FLIGHT)
         self.reports: set[asyncio.Future] = set()
         self.resend_asked_at: dict[str, float] = {}
-        await self._record_connection(CONNECTED, boot_id=frame.boot_id)  # heartbeat history
         await self._send_frame(
             protocol.Welcome(
                 instance_id=instance.id, heartbeat_interval=float(settings.ASSIST_HEARTBEAT_INTERVAL)
