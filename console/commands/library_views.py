@@ -25,7 +25,7 @@ from console.fleet import selectors as fleet_selectors
 from console.iam.principal import Principal
 from console.invocations import schedule
 from console.invocations import services as inv_services
-from console.web import run_form
+from console.web import controls, run_form
 from console.web.auth import principal_of
 
 
@@ -86,13 +86,19 @@ def common_command_list(request: HttpRequest) -> HttpResponse:
 def common_command_detail(request: HttpRequest, command_id: str) -> HttpResponse:
     principal = principal_of(request)
     command = _public_or_404(principal, command_id)
-    context = {
+    return render(request, "commands/common_detail.html", _detail_context(principal, command))
+
+
+def _detail_context(principal: Principal, command: PublicCommand, error: str = "") -> dict[str, Any]:
+    instances = fleet_selectors.instances_visible(principal).filter(region=_region())
+    return {
         "command": command,
         "versions": public_command_versions(command.name),
         "invoke_times": selectors.invoke_times(principal, [command.id]).get(command.id, 0),
+        "error": error,
         "nav": "commands",
+        "allowed": controls.command_controls(principal, command, instances),
     }
-    return render(request, "commands/common_detail.html", context)
 
 
 @login_required
@@ -142,12 +148,6 @@ def common_command_clone(request: HttpRequest, command_id: str) -> HttpResponse:
     try:
         copy = services.command_clone(principal=principal, command_id=command.id, region=_region())
     except ServiceError as exc:
-        context = {
-            "command": command,
-            "versions": public_command_versions(command.name),
-            "invoke_times": selectors.invoke_times(principal, [command.id]).get(command.id, 0),
-            "error": exc.message,
-            "nav": "commands",
-        }
+        context = _detail_context(principal, command, exc.message)
         return render(request, "commands/common_detail.html", context, status=exc.status)
     return redirect("command", command_id=copy.id)

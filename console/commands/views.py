@@ -20,7 +20,7 @@ from console.fleet import selectors as fleet_selectors
 from console.iam.principal import Principal
 from console.invocations import schedule
 from console.invocations import services as inv_services
-from console.web import command_preview, run_form
+from console.web import command_preview, controls, run_form
 from console.web.auth import principal_of
 from console.web.errors import form_error
 
@@ -53,6 +53,8 @@ def command_list(request: HttpRequest) -> HttpResponse:
         commands = commands.filter(type=command_type)
     rows = list(commands[:200])
     context = {"commands": rows, "q": query, "type": command_type, "types": COMMAND_TYPES, "nav": "commands"}
+    if not request.htmx:  # the table alone has no "New command"
+        context["can_create"] = controls.may_create_command(principal)
     template = "commands/_command_table.html" if request.htmx else "commands/list.html"
     return render(request, template, context)
 
@@ -172,6 +174,9 @@ def command_detail(request: HttpRequest, command_id: str) -> HttpResponse:
         "versions": selectors.command_versions(principal, command),
         "invoke_times": selectors.invoke_times(principal, [command.id]).get(command.id, 0),
         "nav": "commands",
+        "allowed": controls.command_controls(
+            principal, command, fleet_selectors.instances_visible(principal).filter(region=command.region)
+        ),
     }
     return render(request, "commands/detail.html", context)
 

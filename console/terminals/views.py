@@ -12,14 +12,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from console.errors import NotFound, ServiceError
 from console.fleet import selectors as fleet_selectors
-from console.iam.authz import can
 from console.releases.selectors import update_states
 from console.tags import rules as tag_rules
 from console.tags import services as tag_services
 from console.terminals import services
 from console.terminals.models import TerminalSession
 from console.terminals.selectors import sessions_visible
-from console.web import instance_page
+from console.web import controls, instance_page
 from console.web.auth import principal_of
 from console.web.csp import allow_inline_styles
 
@@ -43,12 +42,8 @@ def _instance_page(request, principal, instance, *, error: str = "", tag_error: 
         "instance": instance,
         "nav": "instances",
         "default_user": services.default_user(),
-        "can_connect": can(
-            principal,
-            services.START,
-            [services.instance_arn(instance)],
-            {services.SESSION_USERNAME: services.default_user()},
-        ),
+        # Only the controls the principal's policies allow (the services check again when used).
+        "allowed": controls.instance_controls(principal, instance),
         # Replay and Watch are offered only where they would open (the same rule as the sessions page).
         "session_rows": [
             (session, services.can_watch(principal, session))

@@ -16,7 +16,7 @@ from console.invocations import schedule
 from console.invocations import selectors as inv_selectors
 from console.invocations import services as inv_services
 from console.invocations import status as st
-from console.web import rerun, run_form
+from console.web import controls, rerun, run_form
 from console.web import selectors as web_selectors
 from console.web.auth import principal_of
 from console.web.errors import form_error
@@ -103,6 +103,7 @@ def activation_list(request: HttpRequest) -> HttpResponse:
         "issued": issued,
         "error": error,
         "server_url": request.build_absolute_uri("/").rstrip("/"),
+        "can_create": controls.may_create_activation(principal),
     }
     return render(request, "web/activations.html", context, status=400 if error else 200)
 
@@ -218,7 +219,7 @@ def _char_start(output: bytes, start: int) -> int:
     return start
 
 
-def _panels(results: list) -> list[dict]:
+def _panels(results: list, allowed: controls.InvocationControls) -> list[dict]:
     """Each result's row on the invocation page: the tail of its output and what its controls need."""
     tails = inv_selectors.output_tails({r.id: r.output_size for r in results}, OUTPUT_TAIL_BYTES)
     last_seqs = inv_selectors.last_seqs([r.id for r in results])
@@ -237,6 +238,7 @@ def _panels(results: list) -> list[dict]:
                 "final": result.status in st.FINAL,
                 "live": result.status in st.LIVE,
                 "rerunnable": result.status in rerun.RERUNNABLE,
+                "can_stop": result.instance_id in allowed.stoppable,
             }
         )
     return panels
@@ -253,7 +255,8 @@ def invocation_result_panel(request: HttpRequest, invocation_id: str, result_id:
     )
     if not results:
         raise Http404("No such result of this invocation, or not one you may read.")
-    context = {"invocation": invocation, "p": _panels(results)[0], "total": 0}
+    allowed = controls.invocation_controls(principal, invocation, results)
+    context = {"invocation": invocation, "p": _panels(results, allowed)[0], "total": 0}
     return render(request, "web/_result_panel.html", context)
 
 
@@ -266,7 +269,8 @@ def invocation_detail(request: HttpRequest, invocation_id: str) -> HttpResponse:
         .select_related("instance")
         .order_by("instance__name", "instance_id")
     )
-    panels = _panels(results)
+    allowed = controls.invocation_controls(principal, invocation, results)
+    panels = _panels(results, allowed)
     counts: dict[str, int] = {}
     for result in results:
         counts[result.status] = counts.get(result.status, 0) + 1
@@ -281,6 +285,7 @@ def invocation_detail(request: HttpRequest, invocation_id: str) -> HttpResponse:
         "rerunnable": sum(1 for panel in panels if panel["rerunnable"]),
         "live": sum(1 for panel in panels if panel["live"]),
         "tail_bytes": OUTPUT_TAIL_BYTES,
+        "allowed": allowed,
     }
     return render(request, "web/invocation.html", context)
 
@@ -330,10 +335,12 @@ def invocation_rerun(request: HttpRequest, invocation_id: str) -> HttpResponse:
             error = form_error(exc)
         else:
             return redirect("invocation", invocation_id=new.id)
+    failed = rerun.results_to_rerun(principal, invocation)
     context = {
         "nav": "invocations",
         "invocation": invocation,
-        "failed": rerun.results_to_rerun(principal, invocation),
+        "failed": failed,
+        "can_rerun": controls.rerun_allowed(principal, invocation, failed),
         "error": error,
     }
     return render(request, "web/rerun.html", context, status=400 if error else 200)

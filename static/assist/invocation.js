@@ -172,9 +172,11 @@
       counts.set(status, (counts.get(status) || 0) + 1);
       if (LIVE.has(status)) live += 1;
       if (RERUNNABLE.has(status)) rerunnable += 1;
-      const box = panel.el.querySelector("[data-role=select]");
-      box.disabled = !LIVE.has(status);
-      if (box.disabled) box.checked = false;
+      const box = panel.el.querySelector("[data-role=select]");  // absent where stopping is not allowed
+      if (box) {
+        box.disabled = !LIVE.has(status);
+        if (box.disabled) box.checked = false;
+      }
     });
     const list = $("status-counts");
     const items = [...counts.entries()].sort((a, b) => a[0].localeCompare(b[0])).map(([status, n]) => {
@@ -188,10 +190,13 @@
       return li;
     });
     list.replaceChildren(...items);
-    $("stop-selected").hidden = live === 0;
+    // Each control is on the page only when the user's policies allow it.
+    const stopSelected = $("stop-selected");
+    if (stopSelected) stopSelected.hidden = live === 0;
     const stopAll = $("stop-button");
     if (stopAll) stopAll.hidden = live === 0;
-    $("rerun-link").hidden = rerunnable === 0 || live > 0;
+    const rerunLink = $("rerun-link");
+    if (rerunLink) rerunLink.hidden = rerunnable === 0 || live > 0;
   }
 
   function adopt(resultId) {
@@ -336,7 +341,7 @@
 
   function livePanels(selectedOnly) {
     return [...panels.values()].filter((panel) => LIVE.has(panel.el.dataset.status)
-      && (!selectedOnly || panel.el.querySelector("[data-role=select]").checked));
+      && (!selectedOnly || Boolean(panel.el.querySelector("[data-role=select]")?.checked)));
   }
 
   // ---- wiring ------------------------------------------------------------------------------------
@@ -365,22 +370,25 @@
     if (button) loadEarlier(panels.get(button.closest("[data-result]").dataset.result), button);
   });
   root.addEventListener("change", (event) => {
-    if (!event.target.matches("[data-role=select]")) return;
+    if (!event.target.matches("[data-role=select]") || !$("stop-selected")) return;
     $("stop-selected").textContent = "Stop selected (" + livePanels(true).length + ")…";
   });
   const stopAllForm = $("stop-form");
   if (stopAllForm) {
     stopAllForm.addEventListener("submit", (event) => { event.preventDefault(); confirmStop(livePanels(false)); });
   }
-  $("stop-selected-form").addEventListener("submit", (event) => {
-    event.preventDefault();
-    const chosen = livePanels(true);
-    if (chosen.length === 0) {
-      $("stop-selected").textContent = "Select instances to stop first";
-      return;
-    }
-    confirmStop(chosen);
-  });
+  const stopSelectedForm = $("stop-selected-form");
+  if (stopSelectedForm) {
+    stopSelectedForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const chosen = livePanels(true);
+      if (chosen.length === 0) {
+        $("stop-selected").textContent = "Select instances to stop first";
+        return;
+      }
+      confirmStop(chosen);
+    });
+  }
   $("stop-cancel").addEventListener("click", () => $("stop-dialog").close());
 
   updateSummary();
