@@ -199,6 +199,11 @@ class Params:
             found.setdefault(index, {})[match["field"] or ""] = value
         return found
 
+    def indexed(self, name: str) -> dict[int, dict[str, str]]:
+        """Every ``Name.N[.Field...]`` by position: {N: {field: value}}, for nested lists such as
+        ``TagFilter.N.TagValues.M`` (field ``TagValues.M``)."""
+        return self._indexed(name)
+
     def values(self, name: str) -> list[str]:
         """Values of ``Name.1``, ``Name.2``, ... in index order (gaps are allowed)."""
         indexed = self._indexed(name)

@@ -3,7 +3,7 @@
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from console.tags import rules
 from console.tags.models import Tag
@@ -40,6 +40,28 @@ def filter_by_tags(
         matching = Tag.objects.filter(account_id=account_id, resource_type=resource_type, key=key)
         if value is not None:
             matching = matching.filter(value=value)
+        queryset = queryset.filter(**{f"{id_field}__in": matching.values("resource_id")})
+    return queryset
+
+
+def filter_by_fuzzy_tags(
+    queryset: QuerySet,
+    *,
+    account_id: str,
+    resource_type: str,
+    filters: list[tuple[str, list[str]]],
+    id_field: str = "pk",
+) -> QuerySet:
+    """ListTagResources' ``TagFilter.N``: a resource passes when, for every ``(key, values)``, it carries
+    a tag whose key contains ``key`` and, when values are given, whose value contains one of them (both
+    ignoring case: the original calls it a fuzzy match)."""
+    for key, values in filters:
+        matching = Tag.objects.filter(account_id=account_id, resource_type=resource_type, key__icontains=key)
+        if values:
+            any_value = Q()
+            for value in values:
+                any_value |= Q(value__icontains=value)
+            matching = matching.filter(any_value)
         queryset = queryset.filter(**{f"{id_field}__in": matching.values("resource_id")})
     return queryset
 

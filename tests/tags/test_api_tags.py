@@ -250,3 +250,62 @@ def test_file_sends_are_tagged_as_invocations(rpc, tenant, region, settings, tmp
         "DescribeSendFileResults", {"RegionId": region, "Tag.1.Key": "change", "Tag.1.Value": "CHG-7"}
     )
     assert [row["InvokeId"] for row in sent.json()["Invocations"]["Invocation"]] == [transfer.id]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("tag_filter", "expected"),
+    [
+        ({"TagFilter.1.TagKey": "env"}, {"a", "b", "c"}),  # the key alone: any value
+        ({"TagFilter.1.TagKey": "ENV"}, {"a", "b", "c"}),  # ignoring case
+        ({"TagFilter.1.TagKey": "nv"}, {"a", "b", "c"}),  # part of the key
+        ({"TagFilter.1.TagKey": "env", "TagFilter.1.TagValues.1": "prod"}, {"a", "b"}),  # part of a value
+        ({"TagFilter.1.TagKey": "env", "TagFilter.1.TagValues.1": "PROD-EU"}, {"b"}),
+        (
+            {"TagFilter.1.TagKey": "env", "TagFilter.1.TagValues.1": "eu", "TagFilter.1.TagValues.2": "test"},
+            {"b", "c"},
+        ),  # any of the values
+        (
+            {"TagFilter.1.TagKey": "env", "TagFilter.1.TagValues.1": "prod", "TagFilter.2.TagKey": "team"},
+            {"a"},
+        ),  # every filter
+        ({"TagFilter.1.TagKey": "owner"}, set()),
+    ],
+)
+def test_tag_filter_selects_by_fuzzy_match(rpc, tenant, region, tag_filter, expected) -> None:
+    instances = {name: make_instance(tenant, name) for name in "abcd"}
+    for name, tags in {
+        "a": {"env": "prod", "team": "ops"},
+        "b": {"Environment": "prod-eu"},
+        "c": {"env": "test"},
+        "d": {"role": "db"},
+    }.items():
+        response = rpc.v1("TagResources", tag_params("managedinstance", [instances[name]], tags, region))
+        assert response.status_code == 200, response.content
+    by_id = {instance: name for name, instance in instances.items()}
+    rows = listed(rpc, region, "managedinstance", **tag_filter)
+    assert {by_id[resource_id] for resource_id, _, _ in rows} == expected
+    # Every tag of a selected resource is listed, not only the matching one.
+    if "a" in expected:
+        assert (instances["a"], "team", "ops") in rows
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("params", "code"),
+    [
+        ({"TagFilter.1.TagKey": "env", "Tag.1.Key": "env"}, "InvalidParameter.TagFilter"),
+        ({"TagFilter.1.TagValues.1": "prod"}, "MissingParameter.TagFilter.1.TagKey"),
+        ({"TagFilter.1.TagKey": "env", "TagFilter.1.Value": "x"}, "InvalidParameter.TagFilter.1.Value"),
+        ({"TagFilter.1.TagKey": "k" * 129}, "InvalidParameter.TagFilter.1.TagKey"),
+        (
+            {"TagFilter.1.TagKey": "k", "TagFilter.1.TagValues.1": "v" * 129},
+            "InvalidParameter.TagFilter.1.TagValues",
+        ),
+        ({f"TagFilter.{n}.TagKey": "k" for n in range(1, 22)}, "InvalidParameter.TagFilter"),
+    ],
+)
+def test_tag_filter_refusals(rpc, tenant, region, params, code) -> None:
+    response = rpc.v1("ListTagResources", {"RegionId": region, "ResourceType": "managedinstance", **params})
+    assert response.status_code in (400, 403), response.content
+    assert response.json()["Code"] == code

@@ -47,6 +47,16 @@ def test_tags_and_a_tag_scoped_ram_user_through_the_sdk(live_server, transaction
     assert listed.body is not None
     rows = listed.body.tag_resources.tag_resource
     assert [(r.resource_id, r.tag_key, r.tag_value) for r in rows] == [(test_box, "env", "test")]
+    fuzzy = admin.list_tag_resources(
+        ecs.ListTagResourcesRequest(
+            region_id=region,
+            resource_type="managedinstance",
+            tag_filter=[ecs.ListTagResourcesRequestTagFilter(tag_key="EN", tag_values=["ro", "nothing"])],
+        )
+    )
+    assert [(r.resource_id, r.tag_value) for r in fuzzy.body.tag_resources.tag_resource] == [
+        (prod_box, "prod")
+    ]
 
     described = admin.describe_managed_instances(
         ecs.DescribeManagedInstancesRequest(

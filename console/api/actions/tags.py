@@ -3,16 +3,17 @@ create, run and Describe operations share."""
 
 import base64
 import binascii
+import re
 from typing import Any
 
 from console.api.actions.registry import action
-from console.api.params import Params, invalid
+from console.api.params import Params, invalid, missing
 from console.errors import ServiceError
 from console.iam.authz import allowed_resources
 from console.iam.principal import Principal, arn
 from console.tags import rules, services
 from console.tags.models import Tag
-from console.tags.selectors import filter_by_tags
+from console.tags.selectors import filter_by_fuzzy_tags, filter_by_tags
 
 LIST_PAGE_SIZE = 50
 
@@ -78,16 +79,52 @@ def _encode_cursor(pk: int) -> str:
     return base64.urlsafe_b64encode(str(pk).encode("ascii")).decode("ascii").rstrip("=")
 
 
+_TAG_VALUES = re.compile(r"^TagValues\.([0-9]+)$")
+MAX_TAG_FILTERS = 20  # as Tag.N
+
+
+def _fuzzy_tag_filters(params: Params) -> list[tuple[str, list[str]]]:
+    """``TagFilter.N.TagKey`` with its ``TagFilter.N.TagValues.M`` as (key, [values]) in index order."""
+    filters = []
+    for index, fields in sorted(params.indexed("TagFilter").items()):
+        unknown = sorted(f for f in fields if f != "TagKey" and not _TAG_VALUES.match(f))
+        if unknown:
+            raise invalid(f"TagFilter.{index}.{unknown[0] or '(none)'}", "expected TagKey or TagValues.N.")
+        key = fields.get("TagKey", "")
+        if not key:
+            raise missing(f"TagFilter.{index}.TagKey")
+        values = [
+            value
+            for field, value in sorted(fields.items(), key=lambda item: _tag_values_position(item[0]))
+            if field != "TagKey" and value
+        ]
+        for name, text in [("TagKey", key), *(("TagValues", v) for v in values)]:
+            if len(text) > rules.KEY_LIMIT_TAG_RESOURCES:
+                raise invalid(
+                    f"TagFilter.{index}.{name}", f"at most {rules.KEY_LIMIT_TAG_RESOURCES} characters."
+                )
+        filters.append((key, values))
+    if len(filters) > MAX_TAG_FILTERS:
+        raise invalid("TagFilter", f"at most {MAX_TAG_FILTERS} TagFilter.N are allowed.")
+    return filters
+
+
+def _tag_values_position(field: str) -> int:
+    match = _TAG_VALUES.match(field)
+    return int(match.group(1)) if match else 0
+
+
 @action("ListTagResources")
 def list_tag_resources(principal: Principal, params: Params) -> dict[str, Any]:
     """The tags of the named resources, or of every resource of the type that carries the ``Tag.N``
     filter; only resources the caller may list tags of (``ecs:ListTagResources``). NextToken paging, 50 a
-    page. ``TagFilter.N`` (an invitation-only preview of the original) is refused."""
+    page. ``TagFilter.N`` (an invitation-only preview of the original) selects by fuzzy match instead."""
     region = params.text("RegionId", required=True)
     resource_type = services.resource_type_checked(params.text("ResourceType", required=True))
-    if params.has_any("TagFilter"):
-        raise invalid("TagFilter", "TagFilter is not supported; use Tag.N.")
     wanted = tag_filter(params)
+    fuzzy = _fuzzy_tag_filters(params)
+    if fuzzy and wanted:
+        raise invalid("TagFilter", "TagFilter.N cannot be combined with Tag.N; use one or the other.")
     resource_ids = params.values("ResourceId")
     rows = Tag.objects.filter(account_id=principal.account_id, region=region, resource_type=resource_type)
     if resource_ids:
@@ -95,13 +132,22 @@ def list_tag_resources(principal: Principal, params: Params) -> dict[str, Any]:
             principal, region=region, resource_type=resource_type, resource_ids=resource_ids
         )
         rows = rows.filter(resource_id__in=resource_ids)
-    elif not wanted:
-        raise ServiceError("MissingParameter", "Give ResourceId.N or Tag.N to choose the resources.")
+    elif not wanted and not fuzzy:
+        raise ServiceError(
+            "MissingParameter", "Give ResourceId.N, Tag.N or TagFilter.N to choose the resources."
+        )
     rows = filter_by_tags(
         rows,
         account_id=principal.account_id,
         resource_type=resource_type,
         wanted=wanted,
+        id_field="resource_id",
+    )
+    rows = filter_by_fuzzy_tags(
+        rows,
+        account_id=principal.account_id,
+        resource_type=resource_type,
+        filters=fuzzy,
         id_field="resource_id",
     )
     next_token = params.text("NextToken")
