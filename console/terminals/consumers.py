@@ -27,9 +27,9 @@ from console.audit.websocket_door import websocket_refusal_record
 from console.errors import NotFound, ServiceError
 from console.iam.principal import Principal
 from console.invocations import events
-from console.mfa import services as mfa_services
 from console.terminals import services
 from console.terminals import status as st
+from console.web.auth import websocket_principal
 
 logger = logging.getLogger(__name__)
 
@@ -86,15 +86,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
                     session_id=self.session_id, token=token, client_ip=self.client_ip, audit=audit
                 )
             else:
-                user = self.scope.get("user")
-                if user is None or not user.is_authenticated:
-                    raise ServiceError("AuthFailed", "Log in first.", status=401)
-                verified = mfa_services.session_verified(self.scope.get("session") or {})
-                if not verified and await database_sync_to_async(mfa_services.requires_mfa)(user):
-                    raise ServiceError("AuthFailed", "Type your MFA code first.", status=401)
-                principal = Principal.for_user(
-                    user, source_ip=self.client_ip, via="websocket", mfa_present=verified, audit=audit
-                )
+                principal = await websocket_principal(self.scope, source_ip=self.client_ip, audit=audit)
                 if watch:
                     await database_sync_to_async(services.session_watch)(
                         principal=principal, session_id=self.session_id

@@ -13,7 +13,7 @@ from console.errors import ServiceError
 from console.iam.principal import Principal
 from console.invocations import events
 from console.invocations.selectors import invocation_get, results_visible
-from console.mfa import services as mfa_services
+from console.web.auth import websocket_principal
 from console.web.stream import updates_for
 
 SAFETY_POLL_SECONDS = 3.0
@@ -75,14 +75,7 @@ class InvocationStreamConsumer(AsyncWebsocketConsumer):
         self.poller = asyncio.create_task(self._poll())
 
     async def _principal(self) -> Principal:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            raise ServiceError("AuthFailed", "Log in first.", status=401)
-        verified = mfa_services.session_verified(self.scope.get("session") or {})
-        if not verified and await database_sync_to_async(mfa_services.requires_mfa)(user):
-            raise ServiceError("AuthFailed", "Type your MFA code first.", status=401)
-        source_ip = (self.scope.get("client") or [""])[0] or ""
-        return Principal.for_user(user, source_ip=source_ip, via="websocket", mfa_present=verified)
+        return await websocket_principal(self.scope, source_ip=(self.scope.get("client") or [""])[0] or "")
 
     def _visible_results(self, principal: Principal) -> set[str] | None:
         if principal.is_root:
