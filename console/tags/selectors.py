@@ -44,6 +44,21 @@ def filter_by_tags(
     return queryset
 
 
+def tagged_resource_ids(
+    *, account_id: str, resource_type: str, wanted: Mapping[str, str | None]
+) -> list[str]:
+    """Ids of the resources carrying every wanted tag (a None value: the key with any value), read one tag
+    at a time through the (account, type, key, value) index."""
+    found: set[str] | None = None
+    for key, value in wanted.items():
+        rows = Tag.objects.filter(account_id=account_id, resource_type=resource_type, key=key)
+        if value is not None:
+            rows = rows.filter(value=value)
+        ids = set(rows.values_list("resource_id", flat=True))
+        found = ids if found is None else found & ids
+    return sorted(found or ())
+
+
 def filter_by_fuzzy_tags(
     queryset: QuerySet,
     *,
