@@ -104,16 +104,9 @@ TEMPLATES = [
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
-    # Under ASGI every HTTP request runs its sync code on a thread of its own that ends with the request,
-    # so persistent per-thread connections (CONN_MAX_AGE > 0) are never reused nor closed until garbage
-    # collection: a burst of requests exhausted PostgreSQL's max_connections. A pool per process instead
-    # (Django's psycopg_pool support; Celery's prefork children open their own).
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)}
-    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": 1,
-        "max_size": int(os.environ.get("ASSIST_DB_POOL_SIZE", "16")),
-        "timeout": 30,  # seconds a thread waits for a free connection before its request fails
-    }
+    # Persistent connections for the long-lived threads (websocket consumers, the report writer, Celery);
+    # an HTTP request's thread closes its own at the end of the request (console/web/db_connections.py).
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
 else:
     DATABASES = {
         "default": {
