@@ -78,6 +78,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
             burst=float(getattr(settings, "ASSIST_AGENT_FRAME_BURST", FRAME_BURST)),
         )
         self.flooding = False
+        self.reports_failed = False  # a report could not be applied: the connection must end
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
@@ -98,6 +99,11 @@ class AgentConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.flooding:  # closing; what is still queued is dropped (the agent resends it)
             return
+        if self.reports_failed:
+            # The close asked for by a failed report (in a task of its own) did not always end the
+            # connection; ending the consumer does (1011), and the agent reconnects and sends again what
+            # was not acknowledged. The agent's next frame (a heartbeat at the latest) gets here.
+            raise ConnectionError(f"agent {self.instance_id}: a report could not be applied")
         if not self.budget.take(time.monotonic()):
             self.flooding = True
             logger.warning(
@@ -146,6 +152,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
             logger.exception(
                 "agent %s: %s could not be applied; closing the connection", self.instance_id, frame.type
             )
+            self.reports_failed = True
             with suppress(Exception):  # already closed
                 await self.close(code=CLOSE_INTERNAL_ERROR)
         finally:
