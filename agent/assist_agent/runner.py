@@ -29,7 +29,9 @@ log = logging.getLogger("assist_agent")
 
 WELCOME_TIMEOUT = 30.0  # seconds to wait for welcome after hello
 STABLE_CONNECTION = 60.0  # a connection that stayed up this long resets the backoff
-PING_INTERVAL = 20.0  # websocket pings; no pong within PING_TIMEOUT drops the connection (half-open TCP)
+PING_INTERVAL = (
+    30.0  # a ping after this long without a frame; no pong within PING_TIMEOUT drops it (half-open TCP)
+)
 PING_TIMEOUT = 20.0
 OUTBOX_LIMIT = 8 << 20  # live output frames queued beyond this are dropped (they stay spooled)
 PRUNE_EVERY = 3600.0

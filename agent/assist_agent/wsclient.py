@@ -7,8 +7,10 @@
 
 - A background task reads frames: it queues messages for ``recv()`` (at most ``max_queue``; then it
   stops reading, so TCP pushes back on the server), answers pings, and echoes the server's close.
-- Keepalive: every ``ping_interval`` seconds a ping; no pong within ``ping_timeout`` and the
-  connection is dropped (a half-open TCP connection never answers), so ``recv()`` raises.
+- Keepalive: after ``ping_interval`` seconds in which nothing was received, a ping; no pong within
+  ``ping_timeout`` and the connection is dropped (a half-open TCP connection never answers), so
+  ``recv()`` raises. A server that is heard from is alive: it is not pinged (thousands of agents'
+  pings would otherwise cost the server more than their heartbeats).
 - ``send()`` waits for ``writer.drain()``: a slow server slows the sender instead of growing a buffer.
 - ``close()`` runs the close handshake, bounded by ``close_timeout``, then closes the socket.
 - ``ssl`` is imported only for ``wss://`` URLs.
@@ -162,6 +164,7 @@ class Connection:
         self._close_received: wsframes.Close | None = None
         self._closed: ConnectionClosed | None = None  # set once the connection is over
         self._pong: asyncio.Future[None] | None = None
+        self._last_received = asyncio.get_running_loop().time()
         self._reader_task = asyncio.create_task(self._read_loop())
         self._keepalive_task = asyncio.create_task(self._keepalive()) if ping_interval else None
 
@@ -236,6 +239,7 @@ class Connection:
                 if not data:
                     reason = "the server closed the TCP connection without a close frame"
                     return
+                self._last_received = asyncio.get_running_loop().time()
                 self._parser.feed(data)
                 while (event := self._parser.next_event()) is not None:
                     if isinstance(event, wsframes.Message):
@@ -285,7 +289,10 @@ class Connection:
         assert self._ping_interval is not None
         loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(self._ping_interval)
+            silent_for = loop.time() - self._last_received
+            if silent_for < self._ping_interval:
+                await asyncio.sleep(self._ping_interval - silent_for)
+                continue
             if self._close_sent or self._closed is not None:
                 return
             self._pong = pong = loop.create_future()

@@ -242,6 +242,46 @@ def test_keepalive_drops_a_server_that_stops_answering() -> None:
     assert len(pings) == 1 and len(pings[0]) == 4
 
 
+def test_keepalive_does_not_ping_a_server_that_is_heard_from() -> None:
+    """While frames keep arriving no ping is sent; once the server falls silent, one is."""
+    pings: list[float] = []
+    silent_since: list[float] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await handshake(reader, writer)
+
+        async def chatter() -> None:
+            for _ in range(12):  # 0.6 s of frames, each well within the ping interval
+                writer.write(frame(wsframes.OP_TEXT, b"tick"))
+                await writer.drain()
+                await asyncio.sleep(0.05)
+            silent_since.append(time.monotonic())
+
+        talking = asyncio.create_task(chatter())
+        try:
+            while True:
+                _, opcode, payload = await read_frame(reader)
+                if opcode == wsframes.OP_PING:
+                    pings.append(time.monotonic())
+                    writer.write(frame(wsframes.OP_PONG, payload))
+        finally:
+            talking.cancel()
+
+    async def main() -> None:
+        server, url = await raw_server(handler)
+        async with server:
+            async with await connect(url, open_timeout=5, ping_interval=0.2, ping_timeout=1) as ws:
+                for _ in range(12):
+                    assert await ws.recv() == "tick"
+                await asyncio.sleep(0.5)
+
+    run(main())
+    assert silent_since, "the server never finished talking"
+    assert pings, "a silent server was never pinged"
+    assert all(at >= silent_since[0] for at in pings), "a server that was talking got pinged"
+    assert pings[0] - silent_since[0] < 0.45
+
+
 @pytest.mark.parametrize(
     ("payload", "max_size", "code"),
     [
