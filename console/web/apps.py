@@ -1,3 +1,5 @@
+import sys
+
 from django.apps import AppConfig
 
 
@@ -9,3 +11,7 @@ class WebConfig(AppConfig):
         from console.web import db_connections
 
         db_connections.connect()
+        if "daphne.server" in sys.modules:  # run by daphne (its command line imports it first)
+            from console.web import daphne_sweep
+
+            daphne_sweep.install()

@@ -23,6 +23,9 @@ class Command(BaseCommand):
         from daphne.server import Server
 
         from console.asgi import application
+        from console.web import daphne_sweep
+
+        daphne_sweep.install()
 
         host, port = options["host"], options["port"]
         call_command("migrate", interactive=False, verbosity=0)
