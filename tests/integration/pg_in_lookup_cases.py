@@ -1,0 +1,95 @@
+"""Run by test_pg_in_lookup.py in a subprocess with DATABASE_URL set to a scratch PostgreSQL database:
+every case is answered with the array lookup (``__in``) and with Django's own ``In`` (registered here as
+``__django_in``); prints one JSON line per case with both answers and the SQL used."""
+
+import json
+import os
+import sys
+
+import django
+
+sys.path.insert(0, os.getcwd())
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.db.models import Field, ForeignObject  # noqa: E402
+from django.db.models.fields.related_lookups import RelatedIn  # noqa: E402
+from django.db.models.lookups import In  # noqa: E402
+
+from console.iam.models import Account  # noqa: E402
+from console.invocations.models import Invocation, InvocationResult, OutputChunk  # noqa: E402
+
+
+class DjangoIn(In):
+    lookup_name = "django_in"
+
+
+class DjangoRelatedIn(RelatedIn):
+    lookup_name = "django_in"
+
+
+Field.register_lookup(DjangoIn)
+ForeignObject.register_lookup(DjangoRelatedIn)
+
+call_command("migrate", verbosity=0)
+account = Account.objects.create(id="acc-in", name="acc-in")
+invocation = Invocation.objects.create(
+    id="t-in",
+    account=account,
+    region="r",
+    command_id="c-1",
+    command_type="RunShellScript",
+    command_content="x",
+)
+result_ids = [f"r-{n:04d}" for n in range(300)]
+InvocationResult.objects.bulk_create(
+    InvocationResult(
+        id=rid, invocation=invocation, instance_id=f"i-{n:04d}", status="Running" if n % 3 else "Success"
+    )
+    for n, rid in enumerate(result_ids)
+)
+OutputChunk.objects.bulk_create(
+    OutputChunk(result_id=rid, seq=seq, data=b"x") for rid in result_ids[:40] for seq in range(1, 6)
+)
+results = InvocationResult.objects.all()
+some = result_ids[::2]  # 150 ids
+cases = {
+    "short list": (results, "id", result_ids[:10]),
+    "long list": (results, "id", some),
+    "long list with None and duplicates": (results, "id", [None, *some, *some[:20], None]),
+    "long list of unknown ids": (results, "id", [f"nope-{n}" for n in range(200)]),
+    "long list, only None": (results, "id", [None] * 80),
+    "foreign key by id": (OutputChunk.objects.all(), "result_id", result_ids[:120]),
+    "foreign key by object": (OutputChunk.objects.all(), "result", list(results[:60])),
+    "integers": (OutputChunk.objects.all(), "seq", list(range(2, 300))),
+    "big integers": (OutputChunk.objects.all(), "pk", [2**40, *range(1, 100)]),
+    "through a relation": (
+        OutputChunk.objects.all(),
+        "result__instance_id",
+        [f"i-{n:04d}" for n in range(0, 120, 2)],
+    ),
+    "generator": (results, "id", (rid for rid in some)),
+}
+for name, (queryset, field, values) in cases.items():
+    values = list(values)
+    ours = queryset.filter(**{f"{field}__in": values})
+    django_own = queryset.filter(**{f"{field}__django_in": values})
+    try:
+        sql = str(ours.query)
+    except Exception as exc:  # EmptyResultSet: Django decides without a query
+        sql = type(exc).__name__
+    print(
+        json.dumps(
+            {
+                "case": name,
+                "ours": sorted(map(str, ours.values_list("pk", flat=True))),
+                "django": sorted(map(str, django_own.values_list("pk", flat=True))),
+                "sql": sql,
+                "excluded_ours": queryset.exclude(**{f"{field}__in": values}).count(),
+                "excluded_django": queryset.exclude(**{f"{field}__django_in": values}).count(),
+            }
+        )
+    )
+print(json.dumps({"vendor": connection.vendor}))
