@@ -14,7 +14,7 @@ from console.iam.principal import Principal
 from console.invocations import events
 from console.invocations.selectors import invocation_get, results_visible
 from console.web.auth import websocket_principal
-from console.web.stream import updates_for
+from console.web.stream import MAX_BYTES_PER_UPDATE, updates_for
 
 SAFETY_POLL_SECONDS = 3.0
 STREAM_EVENT = "StreamInvocationOutput"  # the audit event of a refused connection
@@ -162,10 +162,16 @@ class InvocationStreamConsumer(AsyncWebsocketConsumer):
             if self.resumed:
                 await self._push(None)
 
+    def _update_bytes(self) -> int:
+        """Output per update: an eighth of the unread limit (1 MiB of the default 8 MiB), so that an update
+        of hundreds of results printing at once never crosses the limit on its own; at least one
+        result's share."""
+        return max(MAX_BYTES_PER_UPDATE, unread_bytes_limit() // 8)
+
     async def _push(self, result_ids: set[str] | None) -> None:
         async with self.lock:
             more = True
-            while more:  # an update carries at most MAX_BYTES_PER_UPDATE of output: send until caught up
+            while more:  # an update carries a bounded amount of output: send until caught up
                 if self.closing:
                     return
                 if self.acks_seen and self.unread_bytes > unread_bytes_limit() // 2:
@@ -173,19 +179,43 @@ class InvocationStreamConsumer(AsyncWebsocketConsumer):
                     # database and the next acknowledgement resumes the push from the cursors.
                     self.paused = True
                     return
+                cursors_before = dict(self.cursors)
                 updates = await database_sync_to_async(updates_for)(
-                    self.invocation_id, self.cursors, result_ids, self.visible
+                    self.invocation_id, self.cursors, result_ids, self.visible, self._update_bytes()
                 )
                 overall = updates[-1]
-                more = overall.pop("more")
                 sent_output = any(update["type"] == "output" for update in updates)
+                more = overall.pop("more") and sent_output
                 if result_ids is None:
                     self.caught_up = overall["done"] == overall["total"] and not sent_output
-                for update in updates:
+                for index, update in enumerate(updates):
+                    decoder = None
                     if update["type"] == "output":
                         decoder = self.decoders.setdefault(
                             update["result_id"], codecs.getincrementaldecoder("utf-8")(errors="replace")
                         )
+                        state = decoder.getstate()
                         update["text"] = decoder.decode(update.pop("data"))
-                    if not await self._send_counted(json.dumps(update)):
+                    text = json.dumps(update)
+                    if self.acks_seen and self._would_overflow(text):
+                        # Output escaped for JSON can outgrow its bytes: rather than close a page that
+                        # acknowledges, keep the rest of this update in the database and pause for it.
+                        if decoder is not None:
+                            decoder.setstate(state)
+                        self._hold_back(updates[:index], updates[index:], cursors_before)
+                        self.caught_up = False
+                        self.paused = True
                         return
+                    if not await self._send_counted(text):
+                        return
+
+    def _would_overflow(self, text: str) -> bool:
+        return bool(self.unread_bytes) and self.unread_bytes + len(text.encode()) > unread_bytes_limit()
+
+    def _hold_back(self, sent: list[dict], unsent: list[dict], cursors_before: dict[str, int]) -> None:
+        """Move each cursor back to the last output sent of its result: the next push sends the rest."""
+        last_sent = {update["result_id"]: update["seq"] for update in sent if update["type"] == "output"}
+        for update in unsent:
+            if update["type"] == "output":
+                result_id = update["result_id"]
+                self.cursors[result_id] = last_sent.get(result_id, cursors_before.get(result_id, 0))

@@ -4,10 +4,15 @@ The browser keeps a cursor per result (the last output chunk number it holds); e
 "everything after the cursor", so a missed doorbell or a reconnect never loses or reorders output."""
 
 from console.invocations import status as st
-from console.invocations.models import InvocationResult
+from console.invocations.models import InvocationResult, OutputChunk
 from console.invocations.selectors import chunks_after
 
-MAX_BYTES_PER_UPDATE = 256 * 1024
+MAX_BYTES_PER_UPDATE = 256 * 1024  # of one result's output in one update
+MAX_BYTES_PER_PUSH = 1 << 20  # of all results' output in one update (the consumer may ask for another)
+# Chunks are read a few at a time, then as many as the rest of the budget holds: with hundreds of
+# results printing at once, reading 200 chunks of each to send a few read far more than an update carries.
+FIRST_FETCH = 5
+MAX_FETCH = 200
 
 
 def updates_for(
@@ -15,9 +20,12 @@ def updates_for(
     cursors: dict[str, int],
     result_ids: set[str] | None = None,
     visible: set[str] | None = None,
+    max_bytes: int = MAX_BYTES_PER_PUSH,
 ) -> list[dict]:
     """Messages bringing a browser from ``cursors`` up to date; advances ``cursors`` in place. Only the
-    ``visible`` results (None: all) are shown, and only they count in the overall status."""
+    ``visible`` results (None: all) are shown, and only they count in the overall status. An update
+    carries at most ``MAX_BYTES_PER_UPDATE`` of a result's output and about ``max_bytes`` in all; the
+    overall message's ``more`` says some output was left for the next update."""
     results = InvocationResult.objects.filter(invocation_id=invocation_id, latest=True)
     if visible is not None:
         # Visibility is per instance: a periodic task's later executions (new result ids) of the instances
@@ -31,6 +39,7 @@ def updates_for(
     statuses: list[str] = []
     more = False  # some result has output past this update's byte budget
     done = 0
+    sent_in_all = 0
     for row in results:
         statuses.append(row["status"])
         done += row["status"] in st.FINAL
@@ -42,22 +51,31 @@ def updates_for(
         # the agent's spool, and the browser must see it in its place. A final result holds every chunk
         # (the console stores it only then), so a gap left there is permanent and skipped.
         contiguous_only = row["status"] not in st.FINAL
-        sent = 0
-        gap = False
-        while sent < MAX_BYTES_PER_UPDATE and not gap:
-            chunks = chunks_after(result_id, cursor, limit=200)
-            if not chunks:
+        budget = min(MAX_BYTES_PER_UPDATE, max_bytes - sent_in_all)
+        sent = taken = 0
+        fetch = FIRST_FETCH
+        while True:
+            if sent >= budget:
+                more = more or _has_chunks_after(result_id, cursor, contiguous_only)
                 break
+            chunks = chunks_after(result_id, cursor, limit=fetch)
+            stop = False
             for seq, data in chunks:
                 if contiguous_only and seq != cursor + 1:
-                    gap = True
+                    stop = True  # a gap: wait for the missing chunk
                     break
-                if sent >= MAX_BYTES_PER_UPDATE:
-                    more = True
-                    break  # the rest comes with the next update
+                if sent >= budget:
+                    more = stop = True  # the rest comes with the next update
+                    break
                 messages.append({"type": "output", "result_id": result_id, "seq": seq, "data": data})
                 cursor = seq
                 sent += len(data)
+                taken += 1
+            if stop or len(chunks) < fetch:
+                break
+            # as many more as the rest of the budget holds, at the size the chunks had so far
+            fetch = min(MAX_FETCH, max(FIRST_FETCH, -(-(budget - sent) * taken // max(sent, 1)) + 1))
+        sent_in_all += sent
         cursors[result_id] = cursor
         messages.append(
             {
@@ -82,6 +100,15 @@ def updates_for(
         }
     )
     return messages
+
+
+def _has_chunks_after(result_id: str, cursor: int, contiguous_only: bool) -> bool:
+    """Whether a result has output past ``cursor`` that an update could send (the next chunk, while it
+    runs; any later chunk once it is final)."""
+    chunks = OutputChunk.objects.filter(result_id=result_id)
+    if contiguous_only:
+        return chunks.filter(seq=cursor + 1).exists()
+    return chunks.filter(seq__gt=cursor).exists()
 
 
 def _iso(moment) -> str | None:

@@ -144,3 +144,53 @@ def test_a_wrong_ack_gets_an_error(root_principal, ack):
 
     answer = async_to_sync(scenario)()
     assert answer["type"] == "error" and "ack" in answer["message"]
+
+
+def test_many_results_printing_at_once_reach_an_acknowledging_page_without_a_close(root_principal, settings):
+    """Forty results with 100 kB each waiting at once (some of it control bytes, six times longer once
+    escaped for JSON): far more than the unread limit in one go. The page that acknowledges gets it all,
+    each result in order, without being closed: updates are bounded in all, and an update that would
+    still cross the limit is held back in the database until the page has read."""
+    settings.ASSIST_BROWSER_UNREAD_BYTES = 2 << 20
+    issued_for = [make_instance(root_principal, name=f"web-{n}") for n in range(40)]
+    invocation = services.invocation_run_command(
+        principal=root_principal, instance_ids=[i.id for i in issued_for], command_content="yes"
+    )
+    results = {r.instance_id: r for r in invocation.results.all()}
+    expected: dict[str, str] = {}
+    for n, instance in enumerate(issued_for):
+        result = results[instance.id]
+        byte = b"\x01" if n % 2 else b"x"
+        for seq in range(1, 6):
+            reports.result_record_output(
+                instance_id=instance.id, task_id=result.id, seq=seq, data=byte * 20_000
+            )
+        expected[result.id] = byte.decode() * 100_000
+    owner = User.objects.get(pk=root_principal.user_id)
+
+    async def scenario() -> tuple[dict[str, list[int]], dict[str, str]]:
+        communicator = WebsocketCommunicator(
+            InvocationStreamConsumer.as_asgi(), f"/ws/invocations/{invocation.id}/"
+        )
+        communicator.scope["user"] = owner
+        communicator.scope["url_route"] = {"kwargs": {"invocation_id": invocation.id}}
+        assert (await communicator.connect())[0]
+        await communicator.send_json_to({"type": "resume", "cursors": {}, "acks": True})
+        received = 0
+        seqs: dict[str, list[int]] = {}
+        texts: dict[str, str] = {}
+        while not await communicator.receive_nothing(timeout=1):
+            event = await communicator.receive_output(timeout=10)
+            assert event["type"] == "websocket.send", event  # never closed
+            received += 1
+            message = json.loads(event["text"])
+            if message["type"] == "output":
+                seqs.setdefault(message["result_id"], []).append(message["seq"])
+                texts[message["result_id"]] = texts.get(message["result_id"], "") + message["text"]
+            await communicator.send_json_to({"type": "ack", "received": received})
+        await communicator.disconnect()
+        return seqs, texts
+
+    seqs, texts = async_to_sync(scenario)()
+    assert seqs == {result_id: [1, 2, 3, 4, 5] for result_id in expected}
+    assert texts == expected
