@@ -1,5 +1,6 @@
-"""``__in`` with many values becomes ``= ANY(%s)`` on PostgreSQL (console/lookups.py) and answers exactly
-as Django's own ``IN`` list: both run on a scratch PostgreSQL database, case by case."""
+"""The PostgreSQL-only SQL, run on a scratch PostgreSQL database (pg_sql_cases.py in a subprocess):
+``__in`` with many values becomes ``= ANY(%s)`` (console/lookups.py) and answers exactly as Django's own
+``IN`` list, case by case; the report write-back's one UPDATE from arrays stores every field as meant."""
 
 import json
 import os
@@ -16,10 +17,11 @@ pytestmark = [pytest.mark.integration]
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_array_lookup_answers_as_djangos_in_list(database, tmp_path):  # noqa: F811
+@pytest.fixture
+def answers(database, tmp_path):  # noqa: F811
     env = dict(os.environ, DATABASE_URL=database, ASSIST_DATA_DIR=str(tmp_path))
     done = subprocess.run(
-        [sys.executable, str(Path(__file__).with_name("pg_in_lookup_cases.py"))],
+        [sys.executable, str(Path(__file__).with_name("pg_sql_cases.py"))],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -29,7 +31,11 @@ def test_array_lookup_answers_as_djangos_in_list(database, tmp_path):  # noqa: F
     assert done.returncode == 0, done.stderr[-3000:]
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     assert lines[-1] == {"vendor": "postgresql"}
-    cases = {line["case"]: line for line in lines[:-1]}
+    return lines[:-1]
+
+
+def test_array_lookup_answers_as_djangos_in_list(answers):
+    cases = {line["case"]: line for line in answers if "case" in line}
     assert len(cases) == 11
     for name, case in cases.items():
         assert case["ours"] == case["django"], name
@@ -48,3 +54,16 @@ def test_array_lookup_answers_as_djangos_in_list(database, tmp_path):  # noqa: F
     assert len(cases["long list"]["ours"]) == 150
     assert cases["long list of unknown ids"]["ours"] == []
     assert cases["long list, only None"]["sql"] == "EmptyResultSet"
+
+
+def test_write_back_stores_every_field_of_every_changed_result(answers):
+    [written] = [line for line in answers if "write_back" in line]
+    assert len(written["stored"]) == 200
+    assert written["stored"] == written["write_back"]
+    assert {row["status"] for row in written["stored"].values()} == {
+        "Success",
+        "Failed",
+        "Running",
+        "Timeout",
+    }
+    assert written["untouched_after"] == written["untouched_before"]  # rows not in the batch keep theirs

@@ -1,10 +1,14 @@
-"""Run by test_pg_in_lookup.py in a subprocess with DATABASE_URL set to a scratch PostgreSQL database:
-every case is answered with the array lookup (``__in``) and with Django's own ``In`` (registered here as
-``__django_in``); prints one JSON line per case with both answers and the SQL used."""
+"""Run by test_pg_sql.py in a subprocess with DATABASE_URL set to a scratch PostgreSQL database.
+
+- The array lookup: every case is answered with ``__in`` (console/lookups.py) and with Django's own ``In``
+  (registered here as ``__django_in``); one JSON line per case with both answers and the SQL used.
+- The report write-back (reports._write_back, one UPDATE from arrays): results changed in memory are
+  written and read back; one JSON line with what was meant and what the database holds."""
 
 import json
 import os
 import sys
+from datetime import UTC, datetime, timedelta
 
 import django
 
@@ -19,6 +23,7 @@ from django.db.models.fields.related_lookups import RelatedIn  # noqa: E402
 from django.db.models.lookups import In  # noqa: E402
 
 from console.iam.models import Account  # noqa: E402
+from console.invocations import reports  # noqa: E402
 from console.invocations.models import Invocation, InvocationResult, OutputChunk  # noqa: E402
 
 
@@ -92,4 +97,38 @@ for name, (queryset, field, values) in cases.items():
             }
         )
     )
+
+
+def snapshot(result):
+    return {name: str(getattr(result, name)) for name in reports.MUTABLE_FIELDS}
+
+
+untouched_before = {r.id: snapshot(r) for r in InvocationResult.objects.filter(id__in=result_ids[200:])}
+changed = list(InvocationResult.objects.filter(id__in=result_ids[:200]))
+moment = datetime(2026, 12, 3, 10, 0, 0, 123456, tzinfo=UTC)
+for n, result in enumerate(changed):
+    result.status = ("Success", "Failed", "Running", "Timeout")[n % 4]
+    result.error_code = "" if n % 4 == 0 else f"Code{n}"
+    result.error_info = f'it\'s "quoted", {{brace}}, ñ, 漢字 {n}' if n % 3 else ""
+    result.exit_code = None if n % 5 == 0 else n - 100
+    result.repeats = n
+    result.output_size = 2**40 + n
+    result.output_dropped = n * 7
+    result.started_at = None if n % 6 == 0 else moment + timedelta(seconds=n)
+    result.finished_at = moment + timedelta(minutes=n) if n % 2 else None
+    result.updated_at = moment
+reports._write_back(changed)
+stored = {r.id: snapshot(r) for r in InvocationResult.objects.filter(id__in=result_ids[:200])}
+print(
+    json.dumps(
+        {
+            "write_back": {r.id: snapshot(r) for r in changed},
+            "stored": stored,
+            "untouched_before": untouched_before,
+            "untouched_after": {
+                r.id: snapshot(r) for r in InvocationResult.objects.filter(id__in=result_ids[200:])
+            },
+        }
+    )
+)
 print(json.dumps({"vendor": connection.vendor}))
