@@ -8,7 +8,7 @@ For each: bytes stored per second (RunCommand until every result is final and it
 bytes delivered per second to a browser websocket client (the invocation page's live stream,
 /ws/invocations/<id>/, logged in as the root user) until it has every byte and every final status.
 
-    python bench/output_throughput.py [--big-mb 100] [--fleet 200] [--each-mb 1]
+    python bench/output_throughput.py [--big-mb 100] [--fleet 200] [--each-mb 1] [--profile /tmp/prof]
 """
 
 import argparse
@@ -28,6 +28,7 @@ import websockets  # noqa: E402
 from alibabacloud_ecs20140526 import models  # noqa: E402
 
 from bench.fanout import PG_ADMIN, REDIS, start_agents  # noqa: E402
+from bench.profiling import profiled  # noqa: E402
 from tests.live import (  # noqa: E402
     PASSWORD,
     Console,
@@ -144,6 +145,11 @@ def main() -> None:
     parser.add_argument("--big-mb", type=float, default=100)
     parser.add_argument("--fleet", type=int, default=200)
     parser.add_argument("--each-mb", type=float, default=1)
+    parser.add_argument(
+        "--profile",
+        metavar="PREFIX",
+        help="sample the daphne node with py-spy in each case (bench/profiling.py)",
+    )
     args = parser.parse_args()
     import psycopg
     import redis
@@ -184,8 +190,10 @@ def main() -> None:
                 lambda: conn.execute(online).fetchone()[0] >= args.fleet, timeout=300, message="agents online"
             )
         time.sleep(2)
-        run_case(console, client, dsn, ids[:1], args.big_mb, "1 instance")
-        run_case(console, client, dsn, ids, args.each_mb, f"{args.fleet} instances at once")
+        with profiled(node.pid, args.profile, "one-instance"):
+            run_case(console, client, dsn, ids[:1], args.big_mb, "1 instance")
+        with profiled(node.pid, args.profile, "fleet"):
+            run_case(console, client, dsn, ids, args.each_mb, f"{args.fleet} instances at once")
     except Exception:
         print(procs.dump_logs(), file=sys.stderr)
         raise

@@ -3,6 +3,7 @@ a Celery worker). For each size: the daphne node's RSS per connected agent, its 
 (heartbeats and websocket pings only), and the time from one RunCommand to every result stored Success.
 
     python bench/swarm_fanout.py [--sizes 1000,5000,10000] [--idle-seconds 60] [--output-bytes 3]
+                                 [--profile /tmp/prof]
 
 Targets (issue 8): 10,000 idle agents under 1 GiB of server memory, idle load under 10 % of one core,
 fan-out to 10,000 under 10 s. The swarm runs in its own process, so its CPU is not the server's; on a
@@ -28,6 +29,7 @@ from darabonba.runtime import RuntimeOptions  # noqa: E402
 
 from bench.agent_footprint import cpu_seconds, rss_kb  # noqa: E402
 from bench.fanout import PG_ADMIN, REDIS, Counter  # noqa: E402
+from bench.profiling import profiled  # noqa: E402
 from tests.live import Console, Processes, free_port, sdk_client, wait_for_port, wait_until  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -132,27 +134,29 @@ def measure_size(procs: Processes, node, counter: Counter, client, fleet: Fleet,
     connect_time = time.monotonic() - started
     time.sleep(5)  # the connect burst's writes and garbage settle
     rss = rss_kb(node.pid)
-    cpu_before, idle_started = cpu_seconds(node.pid), time.monotonic()
-    time.sleep(args.idle_seconds)
-    idle_elapsed = time.monotonic() - idle_started
-    idle_cpu = (cpu_seconds(node.pid) - cpu_before) / idle_elapsed
+    with profiled(node.pid, args.profile, f"idle-{size}"):
+        cpu_before, idle_started = cpu_seconds(node.pid), time.monotonic()
+        time.sleep(args.idle_seconds)
+        idle_elapsed = time.monotonic() - idle_started
+        idle_cpu = (cpu_seconds(node.pid) - cpu_before) / idle_elapsed
     ids = [i["InstanceId"] for i in json.loads(fleet.identities.read_text())["Instances"][:size]]
     if size > 1000:
         tag_fleet(counter.dsn, ids, f"swarm-{size}")
-    sent = time.perf_counter()
-    invoke_id = run_command(client, ids) if size <= 1000 else run_command_by_tag(client, f"swarm-{size}")
-    accepted = time.perf_counter() - sent
-    while True:
-        statuses = counter.statuses(invoke_id)
-        if statuses.get("Success", 0) == size:
-            break
-        if (
-            any(k not in ("Pending", "Running", "Success") for k in statuses)
-            or time.perf_counter() - sent > 600
-        ):
-            raise RuntimeError(f"fan-out to {size} did not finish cleanly: {statuses}")
-        time.sleep(0.05)
-    total = time.perf_counter() - sent
+    with profiled(node.pid, args.profile, f"fanout-{size}"):
+        sent = time.perf_counter()
+        invoke_id = run_command(client, ids) if size <= 1000 else run_command_by_tag(client, f"swarm-{size}")
+        accepted = time.perf_counter() - sent
+        while True:
+            statuses = counter.statuses(invoke_id)
+            if statuses.get("Success", 0) == size:
+                break
+            if (
+                any(k not in ("Pending", "Running", "Success") for k in statuses)
+                or time.perf_counter() - sent > 600
+            ):
+                raise RuntimeError(f"fan-out to {size} did not finish cleanly: {statuses}")
+            time.sleep(0.05)
+        total = time.perf_counter() - sent
     print(
         f"N={size:6d}  {size - fleet.previous} more connected in {connect_time:5.1f} s | daphne RSS "
         f"{rss / 1024:6.0f} MiB ({(rss - base_rss) / size:5.1f} KiB per agent over "
@@ -182,6 +186,9 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=float, default=60.0, help="how long the idle CPU is measured")
     parser.add_argument("--output-bytes", type=int, default=3, help="output of each simulated task")
     parser.add_argument("--heartbeat", type=int, default=30, help="ASSIST_HEARTBEAT_INTERVAL of the node")
+    parser.add_argument(
+        "--profile", metavar="PREFIX", help="sample the node with py-spy in each phase (bench/profiling.py)"
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
 
