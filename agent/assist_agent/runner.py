@@ -29,11 +29,14 @@ log = logging.getLogger("assist_agent")
 
 WELCOME_TIMEOUT = 30.0  # seconds to wait for welcome after hello
 STABLE_CONNECTION = 60.0  # a connection that stayed up this long resets the backoff
-PING_INTERVAL = (
-    30.0  # a ping after this long without a frame; no pong within PING_TIMEOUT drops it (half-open TCP)
-)
+# A ping after this long without a frame from the console; no pong within PING_TIMEOUT drops the
+# connection (half-open TCP).
+PING_INTERVAL = 30.0
 PING_TIMEOUT = 20.0
-OUTBOX_LIMIT = 8 << 20  # live output frames queued beyond this are dropped (they stay spooled)
+# Live output queued beyond this is not queued: it waits in the spool, and the sender reads it back from
+# there, in order, once the queue has room again (a task printing faster than the network never grows
+# the agent's memory, and its output still arrives once, in order, before its result).
+OUTBOX_LIMIT = 8 << 20
 PRUNE_EVERY = 3600.0
 POWER_ACK_WAIT = (
     10.0  # seconds a power action waits for the console's ack of the result (it is durable anyway)
@@ -86,6 +89,10 @@ class Agent:
         self._welcomed_at: float | None = None
         self._outbox: asyncio.Queue[str] | None = None
         self._backlog = 0
+        # Running tasks whose live output outran the outbox: the first chunk number not queued yet (the
+        # sender catches up from the spool), and their result, held until the chunks before it are queued.
+        self._lagging: dict[str, int] = {}
+        self._held_results: dict[str, str] = {}
         self._last_prune = 0.0
         self.terminals = Terminals(self._send)  # interactive sessions (terminal.py)
         self.files = FileTransfers(store.root, send=self._send)
@@ -296,6 +303,9 @@ class Agent:
             # Sessions are not replayed like tasks: without the console nobody sees or types into them.
             self.terminals.end_all(CONNECTION_LOST, "the connection to the console was lost")
             self._ws, self._outbox, self._backlog = None, None, 0
+            # The next connection's hello and spooled results make the console ask for what is missing.
+            self._lagging.clear()
+            self._held_results.clear()
             for job in jobs + list(self._session_jobs):
                 job.cancel()
 
@@ -326,20 +336,58 @@ class Agent:
         except protocol.ProtocolError as exc:  # a bug: never let it stop a task
             log.error("cannot encode %s: %s", frame.type, exc)
             return
-        if isinstance(frame, protocol.TaskOutput) and self._backlog > OUTBOX_LIMIT:
-            log.debug("backlog full: chunk %s/%d stays in the spool", frame.task_id, frame.seq)
+        if isinstance(frame, protocol.TaskOutput):
+            if frame.task_id in self._lagging:
+                return  # queued later from the spool, in order
+            if self._backlog > OUTBOX_LIMIT:
+                if frame.task_id in self._tasks:  # spooled: caught up from there
+                    self._lagging[frame.task_id] = frame.seq
+                else:  # a dry run's output: the console asks for it again (task.resend)
+                    log.debug("backlog full: chunk %s/%d dropped", frame.task_id, frame.seq)
+                return
+        elif isinstance(frame, TaskResult) and frame.task_id in self._lagging:
+            self._held_results[frame.task_id] = text  # after its chunks
             return
+        self._queue(queue, text)
+
+    def _queue(self, queue: asyncio.Queue[str], text: str) -> None:
         self._backlog += len(text)
         queue.put_nowait(text)
 
     async def _sender(self, ws: wsclient.Connection, queue: asyncio.Queue[str]) -> None:
         try:
             while True:
+                if self._lagging and self._backlog <= OUTBOX_LIMIT // 2:
+                    self._catch_up(queue)
                 text = await queue.get()
                 self._backlog -= len(text)
                 await ws.send(text)
         except ConnectionClosed:
             pass  # the receive loop notices too and ends the session
+
+    def _catch_up(self, queue: asyncio.Queue[str]) -> None:
+        """Queue lagging tasks' chunks from the spool while the outbox has room; a task whose spool is
+        all queued is live again (its held result, if it ended, goes right after its last chunk)."""
+        for task_id, first in list(self._lagging.items()):
+            last = self.store.last_seq(task_id)
+            next_seq = first
+            for seq, data in self.store.iter_chunks(task_id, list(range(first, last + 1))):
+                if self._backlog > OUTBOX_LIMIT:
+                    break
+                if data is None:  # not spooled (disk trouble): the console asks for it, gets it empty
+                    log.error("task %s: chunk %d is not in the spool", task_id, seq)
+                else:
+                    self._queue(
+                        queue, protocol.encode(protocol.TaskOutput(task_id=task_id, seq=seq, data=data))
+                    )
+                next_seq = seq + 1
+            if next_seq <= last:
+                self._lagging[task_id] = next_seq
+                return  # the outbox is full again
+            del self._lagging[task_id]
+            held = self._held_results.pop(task_id, None)
+            if held is not None:
+                self._queue(queue, held)
 
     async def _heartbeat(self, interval: float) -> None:
         while True:

@@ -30,6 +30,8 @@ class FakeConsole:
         self.seen: list[protocol.Frame] = []
         self.ws: ServerConnection | None = None
         self.connected = asyncio.Event()
+        self.reading = asyncio.Event()  # cleared: the console stops reading (TCP pushes back on the agent)
+        self.reading.set()
         self._server: Server | None = None
 
     async def start(self, port: int = 0) -> None:
@@ -53,6 +55,7 @@ class FakeConsole:
         self.ws = ws
         self.connected.set()
         async for message in ws:
+            await self.reading.wait()
             frame = protocol.decode(message, sender="agent")
             self.seen.append(frame)
             await self.frames.put(frame)

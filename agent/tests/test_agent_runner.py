@@ -249,3 +249,29 @@ def test_agent_restart_reports_interrupted_tasks(console_test) -> None:
         assert "stopped" in result.error_info
 
     console_test(body_restart)
+
+
+def test_output_faster_than_the_console_reads_arrives_once_in_order_before_its_result(console_test) -> None:
+    """A task prints 40 MB while the console does not read: the agent queues at most its outbox limit and
+    leaves the rest in the spool, then sends it from there once the console reads again, in order and
+    before the result, so the console never has to ask for a chunk again (task.resend)."""
+    size = 40_000_000
+
+    async def body(console: FakeConsole, agent: AgentProcess) -> None:
+        console.reading.clear()
+        await console.send(run_task("t-fast", f"head -c {size} /dev/zero | tr '\\0' 'x'", timeout=60))
+        result_file = agent.state_dir / "spool" / "t-fast" / "result.json"
+        for _ in range(600):  # the task ends while the console still does not read
+            if result_file.exists():
+                break
+            await asyncio.sleep(0.05)
+        assert result_file.exists()
+        console.reading.set()
+        result = await console.expect(TaskResult, "t-fast", timeout=60)
+        assert result.status == "Success"
+        outputs = [f for f in console.seen if isinstance(f, TaskOutput) and f.task_id == "t-fast"]
+        assert [f.seq for f in outputs] == list(range(1, result.last_seq + 1))  # once each, in order
+        assert sum(len(f.data) for f in outputs) == size
+        assert console.seen.index(result) > console.seen.index(outputs[-1])  # the result after its output
+
+    console_test(body)
