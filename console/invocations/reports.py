@@ -63,7 +63,7 @@ def agent_frames_ingest(items: list[Item]) -> list[object]:
 
         have = _chunks_held(valid)
 
-        new_chunks: list[OutputChunk] = []
+        new_chunks: list[tuple[str, int, bytes]] = []
         changed: dict[str, InvocationResult] = {}
         cap = settings.ASSIST_MAX_OUTPUT_BYTES
         for index, kind, fields, result in valid:
@@ -79,7 +79,7 @@ def agent_frames_ingest(items: list[Item]) -> list[object]:
                     # chunk numbers), but only what fits is kept; the rest is counted as dropped.
                     data = fields["data"]
                     kept = data[: max(0, cap - result.output_size)]
-                    new_chunks.append(OutputChunk(result_id=result.id, seq=seq, data=kept))
+                    new_chunks.append((result.id, seq, kept))
                     result.output_size += len(kept)
                     result.output_dropped += len(data) - len(kept)
                     changed[result.id] = result
@@ -89,7 +89,7 @@ def agent_frames_ingest(items: list[Item]) -> list[object]:
                 if result.status != status_before:
                     changed[result.id] = result
 
-        OutputChunk.objects.bulk_create(new_chunks)
+        _insert_chunks(new_chunks)
         now = timezone.now()
         for result in changed.values():
             result.updated_at = now
@@ -130,6 +130,28 @@ def _chunks_held(valid: list[tuple[int, str, dict[str, Any], InvocationResult]])
     return have
 
 
+def _insert_chunks(chunks: list[tuple[str, int, bytes]]) -> None:
+    """Store (result id, seq, data) chunks. On PostgreSQL one ``INSERT ... SELECT FROM unnest(arrays)``:
+    Django's bulk_create gives up its own unnest form for a table with a binary column and builds three
+    placeholders per row, a fifth of a node's CPU in a 10,000-agent fan-out."""
+    if not chunks:
+        return
+    if connection.vendor != "postgresql":
+        OutputChunk.objects.bulk_create(
+            OutputChunk(result_id=r, seq=seq, data=data) for r, seq, data in chunks
+        )
+        return
+    meta = OutputChunk._meta
+    quote = connection.ops.quote_name
+    columns = [meta.get_field(name) for name in ("result", "seq", "data")]
+    names = ", ".join(quote(field.column) for field in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(meta.db_table)} ({names}) SELECT * FROM unnest({_arrays(columns)})",  # noqa: S608
+            [list(column) for column in zip(*chunks, strict=True)],
+        )
+
+
 def _write_back(results: list[InvocationResult]) -> None:
     """Every changed result in one statement on PostgreSQL (``UPDATE ... FROM unnest(arrays)``: one
     array parameter per column, so the query is the same short text for 1 or 3,000 rows); elsewhere one
@@ -148,17 +170,21 @@ def _write_back(results: list[InvocationResult]) -> None:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             columns = [*fields, meta.pk]
-            arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in columns)
             names = ", ".join(quote(field.column) for field in columns)
             assignments = ", ".join(f"{quote(field.column)} = v.{quote(field.column)}" for field in fields)
             cursor.execute(
-                f"UPDATE {table} SET {assignments} FROM unnest({arrays}) AS v({names}) "  # noqa: S608
+                f"UPDATE {table} SET {assignments} FROM unnest({_arrays(columns)}) AS v({names}) "  # noqa: S608
                 f"WHERE {table}.{pk} = v.{pk}",
                 [list(column) for column in zip(*rows, strict=True)],
             )
             return
         assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
         cursor.executemany(f"UPDATE {table} SET {assignments} WHERE {pk} = %s", rows)  # noqa: S608
+
+
+def _arrays(fields: list[Any]) -> str:
+    """One array parameter per column, typed as the column (for ``unnest``)."""
+    return ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
 
 
 def _apply_started(result: InvocationResult, fields: dict[str, Any]) -> bool:

@@ -3,7 +3,8 @@
 - The array lookup: every case is answered with ``__in`` (console/lookups.py) and with Django's own ``In``
   (registered here as ``__django_in``); one JSON line per case with both answers and the SQL used.
 - The report write-back (reports._write_back, one UPDATE from arrays): results changed in memory are
-  written and read back; one JSON line with what was meant and what the database holds."""
+  written and read back; one JSON line with what was meant and what the database holds.
+- The chunk insert (reports._insert_chunks, one INSERT from arrays): binary chunks written and read back."""
 
 import json
 import os
@@ -128,6 +129,22 @@ print(
             "untouched_after": {
                 r.id: snapshot(r) for r in InvocationResult.objects.filter(id__in=result_ids[200:])
             },
+        }
+    )
+)
+chunks = [
+    (result_ids[250], 1, b"\x00\xff binary \x00"),
+    (result_ids[250], 2, b""),
+    (result_ids[251], 1, bytes(range(256)) * 256),
+    (result_ids[252], 7, "ünïcödé\n".encode()),
+]
+reports._insert_chunks(chunks)
+stored_chunks = OutputChunk.objects.filter(result_id__in=result_ids[250:253]).order_by("result_id", "seq")
+print(
+    json.dumps(
+        {
+            "chunks_meant": [[r, seq, data.hex()] for r, seq, data in chunks],
+            "chunks_stored": [[c.result_id, c.seq, bytes(c.data).hex()] for c in stored_chunks],
         }
     )
 )

@@ -67,3 +67,9 @@ def test_write_back_stores_every_field_of_every_changed_result(answers):
         "Timeout",
     }
     assert written["untouched_after"] == written["untouched_before"]  # rows not in the batch keep theirs
+
+
+def test_chunk_insert_stores_binary_output_byte_for_byte(answers):
+    [chunks] = [line for line in answers if "chunks_meant" in line]
+    assert len(chunks["chunks_stored"]) == 4
+    assert chunks["chunks_stored"] == chunks["chunks_meant"]
