@@ -29,8 +29,8 @@ log = logging.getLogger("assist_agent")
 
 WELCOME_TIMEOUT = 30.0  # seconds to wait for welcome after hello
 STABLE_CONNECTION = 60.0  # a connection that stayed up this long resets the backoff
-# A ping after this long without a frame from the console; no pong within PING_TIMEOUT drops the
-# connection (half-open TCP).
+# A ping after this long without a frame from the console (before welcome; after it, two heartbeat
+# intervals if longer); no pong within PING_TIMEOUT drops the connection (half-open TCP).
 PING_INTERVAL = 30.0
 PING_TIMEOUT = 20.0
 # Live output queued beyond this is not queued: it waits in the spool, and the sender reads it back from
@@ -282,6 +282,10 @@ class Agent:
         self._welcomed_at = time.monotonic()
         interval = max(1.0, first.heartbeat_interval)
         log.info("connected to %s (heartbeat every %g s)", self.url, interval)
+        # The console hears our heartbeats and does not ping a connection that beats, so a ping from us is
+        # the only frame an idle connection carries: one per two beats at most (thousands of agents' pings
+        # cost a node more than their heartbeats).
+        ws.set_ping_interval(max(PING_INTERVAL, 2 * interval))
 
         queue: asyncio.Queue[str] = asyncio.Queue()
         self._ws, self._outbox, self._backlog = ws, queue, 0

@@ -172,6 +172,10 @@ class Connection:
     def closed(self) -> bool:
         return self._closed is not None
 
+    def set_ping_interval(self, seconds: float) -> None:
+        """Ping after ``seconds`` without hearing from the server from now on (keepalive must be on)."""
+        self._ping_interval = seconds
+
     async def __aenter__(self) -> Connection:
         return self
 

@@ -282,6 +282,32 @@ def test_keepalive_does_not_ping_a_server_that_is_heard_from() -> None:
     assert pings[0] - silent_since[0] < 0.45
 
 
+def test_ping_interval_can_be_lengthened_once_connected() -> None:
+    """The agent lengthens its keepalive after welcome (two heartbeat intervals): no ping before it."""
+    pings: list[float] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await handshake(reader, writer)
+        while True:
+            _, opcode, payload = await read_frame(reader)
+            if opcode == wsframes.OP_PING:
+                pings.append(time.monotonic())
+                writer.write(frame(wsframes.OP_PONG, payload))
+
+    async def main() -> float:
+        server, url = await raw_server(handler)
+        async with server:
+            async with await connect(url, open_timeout=5, ping_interval=0.1, ping_timeout=1) as ws:
+                ws.set_ping_interval(0.6)
+                since = time.monotonic()
+                await asyncio.sleep(0.9)
+                return since
+
+    since = run(main())
+    assert pings, "never pinged"
+    assert all(at - since >= 0.55 for at in pings), [round(at - since, 2) for at in pings]
+
+
 @pytest.mark.parametrize(
     ("payload", "max_size", "code"),
     [

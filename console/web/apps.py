@@ -12,6 +12,6 @@ class WebConfig(AppConfig):
 
         db_connections.connect()
         if "daphne.server" in sys.modules:  # run by daphne (its command line imports it first)
-            from console.web import daphne_sweep
+            from console.web import daphne_tuning
 
-            daphne_sweep.install()
+            daphne_tuning.install()

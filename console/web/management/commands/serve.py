@@ -23,9 +23,9 @@ class Command(BaseCommand):
         from daphne.server import Server
 
         from console.asgi import application
-        from console.web import daphne_sweep
+        from console.web import daphne_tuning
 
-        daphne_sweep.install()
+        daphne_tuning.install()
 
         host, port = options["host"], options["port"]
         call_command("migrate", interactive=False, verbosity=0)

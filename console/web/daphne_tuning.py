@@ -1,15 +1,23 @@
-"""Daphne's once-a-second sweep of its connections, limited to the connections that changed.
+"""Two changes to daphne for nodes that hold thousands of agent websockets.
 
-Daphne 4 reaps finished application instances and closed connections in ``application_checker``,
-which every second walks *all* connections: with 3,000 idle agent websockets on a node that walk was
-about 2 % of a core, a fifth of the node's idle CPU. Here the server remembers which connections need
-a look (an application instance finished, the peer disconnected) and the sweep
+**The sweep.** Daphne 4 reaps finished application instances and closed connections in
+``application_checker``, which every second walks *all* connections: with 3,000 idle agent websockets
+on a node that walk was about 2 % of a core, a fifth of the node's idle CPU. Here the server remembers
+which connections need a look (an application instance finished, the peer disconnected) and the sweep
 looks only at those, with daphne's own rules: a disconnected connection whose application does not
 end within ``application_close_timeout`` has it cancelled; a finished application's exception is
 logged (and answered on a live connection); a connection is dropped once both are over.
 
-``install()`` patches ``daphne.server.Server``; it is called when daphne runs the console (the
-``serve`` command, or the ``daphne`` command line, seen by ``WebConfig.ready``).
+**Pings to agents.** Daphne pings a websocket that sent nothing for ``ping_interval`` (20 s). An agent
+sends a heartbeat every ``ASSIST_HEARTBEAT_INTERVAL``; with a longer interval every agent got a ping
+(and its pong) per beat, the largest part of an idle node's CPU at 10,000 agents. Agent connections are
+pinged only once they missed a beat (two intervals of silence); the agent pings the console itself after
+two intervals without hearing from it (assist_agent.runner), so either side still notices a dead peer.
+Browser websockets keep daphne's interval.
+
+``install()`` patches ``daphne.server.Server`` and ``daphne.ws_protocol.WebSocketProtocol``; it is
+called when daphne runs the console (the ``serve`` command, or the ``daphne`` command line, seen by
+``WebConfig.ready``).
 """
 
 from __future__ import annotations
@@ -24,11 +32,16 @@ logger = logging.getLogger("daphne.server")
 _INSTALLED = "_assist_sweep_installed"
 
 
+AGENT_PATH = "/ws/agent/"
+
+
 def install() -> None:
     from daphne.server import Server
+    from daphne.ws_protocol import WebSocketProtocol
 
     if getattr(Server, _INSTALLED, False):
         return
+    WebSocketProtocol.check_timeouts = _checking_agents_apart(WebSocketProtocol.check_timeouts)
     original_create_application = Server.create_application
     original_protocol_disconnected = Server.protocol_disconnected
 
@@ -48,6 +61,32 @@ def install() -> None:
     Server.protocol_disconnected = protocol_disconnected
     Server.application_checker = application_checker
     setattr(Server, _INSTALLED, True)
+
+
+def _checking_agents_apart(daphne_check_timeouts: Any) -> Any:
+    def check_timeouts(self: Any) -> None:
+        if self.state != self.STATE_OPEN or not is_agent(self):
+            daphne_check_timeouts(self)
+            return
+        server = self.server
+        if server.websocket_timeout >= 0 and self.duration() > server.websocket_timeout:
+            self.serverClose()
+        elif time.time() - self.last_ping > agent_ping_interval(server.ping_interval):
+            self._sendAutoPing()
+            self.last_ping = time.time()
+
+    return check_timeouts
+
+
+def is_agent(protocol: Any) -> bool:
+    request = getattr(protocol, "request", None)
+    return str(getattr(request, "path", "")).startswith(AGENT_PATH)
+
+
+def agent_ping_interval(daphne_interval: float) -> float:
+    from django.conf import settings
+
+    return max(daphne_interval, 2 * float(settings.ASSIST_HEARTBEAT_INTERVAL))
 
 
 def _needs_a_look(server: Any) -> set[Any]:

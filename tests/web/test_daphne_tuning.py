@@ -13,7 +13,7 @@ pytest.importorskip("daphne.server")
 
 from daphne.server import Server  # noqa: E402
 
-from console.web import daphne_sweep  # noqa: E402
+from console.web import daphne_tuning  # noqa: E402
 
 
 class Protocol:
@@ -53,7 +53,7 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
 
 @pytest.fixture
 def server(loop: asyncio.AbstractEventLoop) -> Any:
-    daphne_sweep.install()
+    daphne_tuning.install()
     server = Server(application=None, endpoints=["tcp:port=0"], application_close_timeout=10)
     server.connections = CountingConnections()
     return server
@@ -89,7 +89,7 @@ def test_idle_connections_are_not_walked(server: Any, loop: asyncio.AbstractEven
     settle(loop)
     server.connections.walks = 0
     for _ in range(5):
-        daphne_sweep.sweep(server)
+        daphne_tuning.sweep(server)
     assert server.connections.walks == 0
     assert len(server.connections) == 500
     for details in server.connections.values():
@@ -104,11 +104,11 @@ def test_finished_application_is_reaped_and_disconnected_connection_dropped(
     gone = connect(server, loop, ends_at_once)
     settle(loop)
     server.protocol_disconnected(gone)
-    daphne_sweep.sweep(server)
+    daphne_tuning.sweep(server)
     assert gone not in server.connections
     assert "application_instance" not in server.connections[still_open]
     server.protocol_disconnected(still_open)
-    daphne_sweep.sweep(server)
+    daphne_tuning.sweep(server)
     assert still_open not in server.connections
 
 
@@ -118,16 +118,16 @@ def test_application_that_outlives_its_connection_is_cancelled_after_the_close_t
     protocol = connect(server, loop, runs_forever)
     settle(loop)
     server.protocol_disconnected(protocol)
-    daphne_sweep.sweep(server)  # within the timeout: kept, looked at again next time
+    daphne_tuning.sweep(server)  # within the timeout: kept, looked at again next time
     instance = server.connections[protocol]["application_instance"]
     assert not instance.done()
     server.connections[protocol]["disconnected"] -= 11
     with caplog.at_level(logging.WARNING, logger="daphne.server"):
-        daphne_sweep.sweep(server)
+        daphne_tuning.sweep(server)
     assert "took too long to shut down" in caplog.text
     settle(loop)
     assert instance.cancelled()
-    daphne_sweep.sweep(server)
+    daphne_tuning.sweep(server)
     assert protocol not in server.connections
 
 
@@ -137,7 +137,7 @@ def test_exception_is_logged_and_answered_on_a_live_connection(
     protocol = connect(server, loop, fails)
     settle(loop)
     with caplog.at_level(logging.ERROR, logger="daphne.server"):
-        daphne_sweep.sweep(server)
+        daphne_tuning.sweep(server)
     assert "boom in the consumer" in caplog.text
     assert [str(e) for e in protocol.exceptions] == ["boom in the consumer"]
     assert protocol in server.connections  # the connection itself is still open
@@ -150,3 +150,39 @@ def test_the_checker_reschedules_itself(server: Any, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(reactor, "callLater", lambda delay, fn, *a: scheduled.append((delay, fn)))
     server.application_checker()
     assert scheduled == [(1, server.application_checker)]
+
+
+@pytest.mark.parametrize(
+    ("path", "silent_for", "heartbeat", "pinged"),
+    [
+        ("/ws/invocations/t-1/", 25, 30, True),  # a browser: daphne's 20 s
+        ("/ws/invocations/t-1/", 15, 30, False),
+        ("/ws/agent/", 25, 30, False),  # an agent that beats every 30 s is not pinged
+        ("/ws/agent/", 55, 30, False),  # ... not even after one missed beat's worth of silence
+        ("/ws/agent/", 65, 30, True),  # two intervals of silence: pinged
+        ("/ws/agent/", 25, 5, True),  # never less than daphne's own interval
+        ("/ws/agent/", 15, 5, False),
+    ],
+)
+def test_agents_are_pinged_only_after_two_heartbeat_intervals_of_silence(
+    loop: asyncio.AbstractEventLoop, settings: Any, path: str, silent_for: float, heartbeat: int, pinged: bool
+) -> None:
+    import time
+    from types import SimpleNamespace
+
+    from daphne.ws_protocol import WebSocketProtocol
+
+    daphne_tuning.install()
+    settings.ASSIST_HEARTBEAT_INTERVAL = heartbeat
+    protocol = WebSocketProtocol()
+    protocol.state = protocol.STATE_OPEN
+    protocol.request = SimpleNamespace(path=path)
+    protocol.server = SimpleNamespace(websocket_timeout=86400, ping_interval=20, websocket_connect_timeout=20)
+    protocol.socket_opened = time.time() - 1000
+    protocol.last_ping = time.time() - silent_for
+    pings: list[float] = []
+    protocol._sendAutoPing = lambda: pings.append(time.time())
+    protocol.check_timeouts()
+    assert bool(pings) is pinged
+    if pinged:
+        assert time.time() - protocol.last_ping < 1  # the next one counts from this ping
