@@ -5,7 +5,8 @@ filter by thousands of ids at a time, and psycopg (client-side binding) scans an
 with thousands of placeholders on every call: in a 3,000-agent fan-out that was a fifth of a node's
 CPU. One array parameter makes the query short and the same at every size; PostgreSQL plans
 ``= ANY(array)`` with the same index scans as a long ``IN`` list. Short lists, subqueries, composite
-keys and values that are expressions keep Django's own SQL. Registered in ``InvocationsConfig.ready``.
+keys, values that are expressions and bilateral transforms keep Django's own SQL. Registered in
+``InvocationsConfig.ready``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,11 @@ class ArrayInMixin:
         return f"{lhs_sql} = ANY(%s)", (*lhs_params, values)
 
     def _array_values(self, compiler: Any, connection: Any) -> list[Any] | None:
-        if not self.rhs_is_direct_value() or isinstance(self.lhs, (ColPairs, tuple)):  # type: ignore[attr-defined]
+        if (
+            not self.rhs_is_direct_value()  # type: ignore[attr-defined]
+            or isinstance(self.lhs, (ColPairs, tuple))  # type: ignore[attr-defined]
+            or self.bilateral_transforms  # type: ignore[attr-defined]
+        ):
             return None
         try:
             rhs = OrderedSet(self.rhs)  # type: ignore[attr-defined]
@@ -38,9 +43,9 @@ class ArrayInMixin:
         rhs.discard(None)  # NULL is never equal to anything (Django's rule)
         if len(rhs) <= ARRAY_FROM or any(hasattr(value, "resolve_expression") for value in rhs):
             return None
-        sqls, params = self.batch_process_rhs(compiler, connection, rhs)  # type: ignore[attr-defined]
-        if any(sql != "%s" for sql in sqls):
-            return None
+        # The field's own conversion of each value, without Django's per-value expression handling
+        # (none of the values is an expression, and no transform applies to them).
+        _, params = self.get_db_prep_lookup(rhs, connection)  # type: ignore[attr-defined]
         return list(params)
 
 

@@ -27,6 +27,8 @@ import logging
 import time
 from typing import Any
 
+from django.conf import settings
+
 logger = logging.getLogger("daphne.server")
 
 _INSTALLED = "_assist_sweep_installed"
@@ -84,8 +86,6 @@ def is_agent(protocol: Any) -> bool:
 
 
 def agent_ping_interval(daphne_interval: float) -> float:
-    from django.conf import settings
-
     return max(daphne_interval, 2 * float(settings.ASSIST_HEARTBEAT_INTERVAL))
 
 

@@ -19,13 +19,24 @@ django.setup()
 
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
-from django.db.models import Field, ForeignObject  # noqa: E402
+from django.db.models import CharField, Field, ForeignObject, Transform  # noqa: E402
 from django.db.models.fields.related_lookups import RelatedIn  # noqa: E402
 from django.db.models.lookups import In  # noqa: E402
 
 from console.iam.models import Account  # noqa: E402
 from console.invocations import reports  # noqa: E402
 from console.invocations.models import Invocation, InvocationResult, OutputChunk  # noqa: E402
+
+
+class UpperBothSides(Transform):
+    """A bilateral transform: applied to the column and to every value (Django's own SQL is kept)."""
+
+    lookup_name = "upper_both"
+    function = "UPPER"
+    bilateral = True
+
+
+CharField.register_lookup(UpperBothSides)
 
 
 class DjangoIn(In):
@@ -77,6 +88,7 @@ cases = {
         [f"i-{n:04d}" for n in range(0, 120, 2)],
     ),
     "generator": (results, "id", (rid for rid in some)),
+    "bilateral transform": (results, "id__upper_both", [rid.lower() for rid in some]),
 }
 for name, (queryset, field, values) in cases.items():
     values = list(values)
@@ -138,8 +150,11 @@ chunks = [
     (result_ids[251], 1, bytes(range(256)) * 256),
     (result_ids[252], 7, "ünïcödé\n".encode()),
 ]
-reports._insert_chunks(chunks)
-stored_chunks = OutputChunk.objects.filter(result_id__in=result_ids[250:253]).order_by("result_id", "seq")
+reports._insert_chunks(chunks)  # large on average: row by row
+small = [(result_ids[253], seq, b"\x00line %d\n" % seq) for seq in range(1, 101)]
+reports._insert_chunks(small)  # many small ones: one INSERT from arrays
+chunks += small
+stored_chunks = OutputChunk.objects.filter(result_id__in=result_ids[250:254]).order_by("result_id", "seq")
 print(
     json.dumps(
         {
