@@ -31,9 +31,7 @@ from django.conf import settings
 
 logger = logging.getLogger("daphne.server")
 
-_INSTALLED = "_assist_sweep_installed"
-
-
+_INSTALLED = "_assist_tuning_installed"
 AGENT_PATH = "/ws/agent/"
 
 
