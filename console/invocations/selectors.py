@@ -1,4 +1,4 @@
-from django.db.models import Case, CharField, Count, F, Max, Q, QuerySet, Value, When
+from django.db.models import Case, CharField, Count, F, Q, QuerySet, Value, When
 
 from console.errors import NotFound
 from console.fleet.selectors import instance_ids_allowed
@@ -133,11 +133,6 @@ def pending_tasks(instance_id: str) -> list[InvocationResult]:
     )
 
 
-def last_seqs(result_ids: list[str]) -> dict[str, int]:
-    rows = OutputChunk.objects.filter(result_id__in=result_ids).values("result_id").annotate(last=Max("seq"))
-    return {row["result_id"]: row["last"] for row in rows}
-
-
 # --- Console pages (invocation page, history, dashboard): read helpers ---------------------------
 
 
@@ -211,20 +206,45 @@ def results_failed_recently(principal: Principal, since, limit: int = 10) -> lis
     )
 
 
-def output_tails(sizes: dict[str, int], limit: int) -> dict[str, tuple[int, bytes]]:
-    """The last ``limit`` bytes (or a little more: whole chunks) of each result's output and the offset
-    they start at, given each result's ``output_size``; never reads more than needed of a large output."""
+def output_tails(
+    sizes: dict[str, int],
+    limit: int,
+    running: set[str] = frozenset(),  # type: ignore[assignment]
+) -> dict[str, tuple[int, bytes, int]]:
+    """The last ``limit`` bytes (or a little more: whole chunks) of each result's output, the offset they
+    start at and the number of the last chunk they hold, given each result's ``output_size``; never reads
+    more than needed of a large output. Text and chunk number come from the same rows, so that a page
+    resuming its live stream from that number neither skips a chunk stored meanwhile nor shows one twice;
+    a ``running`` result's small output stops before a missing chunk (it comes back from the agent's
+    spool, and the stream sends it in its place)."""
     small = [result_id for result_id, size in sizes.items() if size <= limit]
-    tails = {result_id: (0, data) for result_id, data in outputs_for(small).items()}
-    for result_id in sizes.keys() - set(small):
+    tails: dict[str, tuple[int, bytes, int]] = {}
+    held_small: dict[str, list[tuple[int, bytes]]] = {result_id: [] for result_id in small}
+    rows = OutputChunk.objects.filter(result_id__in=small).values_list("result_id", "seq", "data")
+    for result_id, seq, data in rows.order_by("result_id", "seq"):
+        held_small[result_id].append((seq, bytes(data)))
+    for result_id, chunks in held_small.items():
         parts: list[bytes] = []
+        last = 0
+        for seq, data in chunks:
+            if result_id in running and seq != last + 1:
+                break
+            parts.append(data)
+            last = seq
+        tails[result_id] = (0, b"".join(parts), last)
+    for result_id in sizes.keys() - set(small):
+        parts = []
         held = 0
-        rows = OutputChunk.objects.filter(result_id=result_id).order_by("-seq").values_list("data", flat=True)
-        for data in rows.iterator(chunk_size=64):
+        last = 0
+        newest_first = (
+            OutputChunk.objects.filter(result_id=result_id).order_by("-seq").values_list("seq", "data")
+        )
+        for seq, data in newest_first.iterator(chunk_size=64):
+            last = max(last, seq)
             parts.append(bytes(data))
             held += len(data)
             if held >= limit:
                 break
         tail = b"".join(reversed(parts))
-        tails[result_id] = (max(0, sizes[result_id] - len(tail)), tail)
+        tails[result_id] = (max(0, sizes[result_id] - len(tail)), tail, last)
     return tails

@@ -221,11 +221,14 @@ def _char_start(output: bytes, start: int) -> int:
 
 def _panels(results: list, allowed: controls.InvocationControls) -> list[dict]:
     """Each result's row on the invocation page: the tail of its output and what its controls need."""
-    tails = inv_selectors.output_tails({r.id: r.output_size for r in results}, OUTPUT_TAIL_BYTES)
-    last_seqs = inv_selectors.last_seqs([r.id for r in results])
+    tails = inv_selectors.output_tails(
+        {r.id: r.output_size for r in results},
+        OUTPUT_TAIL_BYTES,
+        running={r.id for r in results if r.status not in st.FINAL},
+    )
     panels = []
     for result in results:
-        base, held = tails[result.id]
+        base, held, last_seq = tails[result.id]
         cut, tail = _tail(held, OUTPUT_TAIL_BYTES)
         start = base + cut
         panels.append(
@@ -234,7 +237,7 @@ def _panels(results: list, allowed: controls.InvocationControls) -> list[dict]:
                 "output": tail.decode("utf-8", errors="replace"),
                 "start": start,
                 "size": max(result.output_size, start + len(tail)),
-                "last_seq": last_seqs.get(result.id, 0),
+                "last_seq": last_seq,
                 "final": result.status in st.FINAL,
                 "live": result.status in st.LIVE,
                 "rerunnable": result.status in rerun.RERUNNABLE,

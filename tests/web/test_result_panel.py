@@ -56,3 +56,34 @@ def test_invocation_page_shows_the_repeat_mode_and_run_options(root_principal, o
     )
     html = _client(root_principal).get(reverse("invocation", args=[invocation.id])).content.decode()
     assert shown in html
+
+
+@pytest.mark.parametrize(
+    ("stored", "status", "limit", "expected_text", "expected_seq"),
+    [
+        ([1, 2], "Running", 1000, b"1\n2\n", 2),
+        ([1, 3], "Running", 1000, b"1\n", 1),  # chunk 2 not here yet: the page stops before it
+        ([1, 3], "Success", 1000, b"1\n3\n", 3),  # final: a gap is permanent, shown as such
+        ([], "Running", 1000, b"", 0),
+        ([1, 2, 3, 4], "Running", 4, b"3\n4\n", 4),  # a large output: its tail and its newest number
+    ],
+)
+def test_page_text_and_resume_number_come_from_the_same_chunks(
+    root_principal, stored, status, limit, expected_text, expected_seq
+):
+    """The invocation page resumes its live stream after data-seq: a number ahead of the text shown would
+    lose a chunk for good (a chunk stored between two reads, or one still missing from a running task)."""
+    from console.invocations.selectors import output_tails
+
+    instance = make_instance(root_principal, "web-t")
+    invocation = inv_services.invocation_run_command(
+        principal=root_principal, instance_ids=[instance.id], command_content="echo"
+    )
+    result = InvocationResult.objects.get(invocation=invocation)
+    for seq in stored:
+        OutputChunk.objects.create(result=result, seq=seq, data=b"%d\n" % seq)
+    size = 2 * len(stored)
+    running = {result.id} if status == "Running" else set()
+    start, text, last_seq = output_tails({result.id: size}, limit, running=running)[result.id]
+    assert (text, last_seq) == (expected_text, expected_seq)
+    assert start == (size - len(text) if size > limit else 0)
