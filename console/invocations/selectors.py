@@ -1,3 +1,5 @@
+from collections.abc import Set
+
 from django.db.models import Case, CharField, Count, F, Q, QuerySet, Value, When
 
 from console.errors import NotFound
@@ -209,7 +211,7 @@ def results_failed_recently(principal: Principal, since, limit: int = 10) -> lis
 def output_tails(
     sizes: dict[str, int],
     limit: int,
-    running: set[str] = frozenset(),  # type: ignore[assignment]
+    running: Set[str] = frozenset(),
 ) -> dict[str, tuple[int, bytes, int]]:
     """The last ``limit`` bytes (or a little more: whole chunks) of each result's output, the offset they
     start at and the number of the last chunk they hold, given each result's ``output_size``; never reads
