@@ -77,7 +77,7 @@ def load(results: int) -> None:
             invocation = Invocation(
                 id=f"t-bench{n:08d}", account_id=principal.account_id, region="local",
                 command_id=f"c-bench{n:08d}", command_type="RunShellScript", command_content="echo hi",
-                created_at=created,
+                created_at=created, instance_count=PER_INVOCATION,
             )  # fmt: skip
             invocations.append(invocation)
             for k in range(PER_INVOCATION):

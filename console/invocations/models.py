@@ -41,6 +41,11 @@ class Invocation(models.Model):
     max_errors = models.CharField(max_length=8, blank=True)
     # The command line that starts the script instead of the type's shell (assist_agent/launcher.py).
     launcher = models.CharField(max_length=1024, blank=True, default="")
+    # How many instances the task runs on: the number of its ``latest`` results, kept by every write that
+    # adds or removes one (creation, ModifyInvocationAttribute's added instances, retention), so that an
+    # account-wide TotalCount adds up invocation rows instead of counting a million results
+    # (DescribeInvocationResults, docs/performance.md section 4).
+    instance_count = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at"]

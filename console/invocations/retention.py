@@ -18,7 +18,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from console.files import status as file_status
@@ -57,6 +58,33 @@ def _delete_in_batches(queryset, batch: int, deadline: float) -> tuple[int, bool
             if not keys:
                 return total, True
             total += model.objects.filter(pk__in=keys).delete()[1].get(model._meta.label, 0)
+    return total, False
+
+
+def _delete_results_of_runs(invocation_ids: list[str], batch: int, deadline: float) -> tuple[int, bool]:
+    """``_delete_in_batches`` for the results of whole runs: each batch also sets its runs'
+    ``instance_count`` to the latest results they have left, in the same transaction, so that a purge
+    stopped half-way leaves no run counting results that are gone (DescribeInvocationResults' TotalCount
+    adds these counts up)."""
+    total = 0
+    results = InvocationResult.objects.filter(invocation_id__in=invocation_ids)
+    while time.monotonic() < deadline:
+        with transaction.atomic():
+            rows = list(results.values_list("pk", "invocation_id")[:batch])
+            if not rows:
+                return total, True
+            deleted = InvocationResult.objects.filter(pk__in=[pk for pk, _ in rows]).delete()[1]
+            total += deleted.get(InvocationResult._meta.label, 0)
+            left = (
+                InvocationResult.objects.filter(invocation=OuterRef("pk"), latest=True)
+                .order_by()
+                .values("invocation")
+                .annotate(n=Count("pk"))
+                .values("n")
+            )
+            Invocation.objects.filter(pk__in={invocation_id for _, invocation_id in rows}).update(
+                instance_count=Coalesce(Subquery(left), 0)
+            )
     return total, False
 
 
@@ -100,7 +128,9 @@ def purge_history(
         if not ids:
             break
         done = step("chunks", OutputChunk.objects.filter(result__invocation_id__in=ids))
-        done = done and step("results", InvocationResult.objects.filter(invocation_id__in=ids))
+        if done:
+            rows, done = _delete_results_of_runs(ids, batch, deadline)
+            purged.results += rows
         if done:
             with transaction.atomic():
                 purged.invocations += (

@@ -1,6 +1,7 @@
 from collections.abc import Set
 
-from django.db.models import Case, CharField, Count, F, Q, QuerySet, Value, When
+from django.db.models import Case, CharField, Count, F, Q, QuerySet, Sum, Value, When
+from django.db.models.functions import Coalesce
 
 from console.errors import NotFound
 from console.fleet.selectors import instance_ids_allowed
@@ -90,6 +91,17 @@ def results_visible(principal: Principal, *, history: bool = False) -> QuerySet[
         results = results.filter(latest=True)
     allowed = instance_ids_allowed(principal, "ecs:DescribeInvocationResults")
     return results if allowed is None else results.filter(instance_id__in=allowed)
+
+
+def results_visible_count(principal: Principal, invocations: QuerySet[Invocation]) -> int | None:
+    """How many of ``results_visible(principal)`` belong to ``invocations``, added up from their stored
+    ``instance_count`` (a sum over invocation rows, not a count of every result: docs/performance.md
+    section 4); None when the principal sees the results of some instances only, where only counting the
+    results is exact."""
+    if instance_ids_allowed(principal, "ecs:DescribeInvocationResults") is not None:
+        return None
+    total: int = invocations.aggregate(total=Coalesce(Sum("instance_count"), 0))["total"]
+    return total
 
 
 def overall_statuses(principal: Principal, invocation_ids: list[str]) -> dict[str, tuple[str, int]]:

@@ -201,6 +201,7 @@ def _invocation_create(
             max_concurrency=options.max_concurrency,
             max_errors=options.max_errors,
             launcher=run.launcher,
+            instance_count=len(instances),
         )
         InvocationResult.objects.bulk_create(
             InvocationResult(
@@ -539,6 +540,7 @@ def _periodic_modify(
         invocation.command_content = content
         invocation.enable_parameter = enabled
         invocation.parameters = passed
+        invocation.instance_count += len(added)  # the row is locked: no concurrent change is lost
         invocation.save()
         run = _Run(
             region=invocation.region,

@@ -4,6 +4,7 @@ batches; anything recent or live stays."""
 from datetime import timedelta
 
 import pytest
+from django.db.models.signals import post_delete
 from django.utils import timezone
 
 from console.files.models import FileTransfer, FileTransferResult
@@ -142,3 +143,34 @@ def test_the_embedded_ticker_purges_too(root_principal, settings):
         thread.join(10)
     assert Invocation.objects.filter(pk=recent.pk).exists()
     assert not thread.is_alive()
+
+
+def test_a_purge_stopped_inside_a_run_leaves_its_instance_count_equal_to_its_results(
+    root_principal, settings, monkeypatch
+):
+    """DescribeInvocationResults' TotalCount adds up ``instance_count``: a run whose results are half
+    deleted must not count the deleted ones."""
+    settings.ASSIST_HISTORY_DAYS = 28
+    instances = [make_instance(root_principal, f"web-{n}") for n in range(3)]
+    invocation = services.invocation_run_command(
+        principal=root_principal, instance_ids=[i.id for i in instances], command_content="x"
+    )
+    old = timezone.now() - 35 * DAY
+    Invocation.objects.filter(pk=invocation.pk).update(created_at=old)
+    invocation.results.update(created_at=old, status=st.SUCCESS, finished_at=old)
+    # The clock moves one second per result deleted: the budget runs out after two of the three.
+    clock = [0.0]
+    monkeypatch.setattr(retention.time, "monotonic", lambda: clock[0])
+
+    def tick(**_):
+        clock[0] += 1
+
+    post_delete.connect(tick, sender=InvocationResult, weak=False)
+    try:
+        stopped = retention.purge_history(batch=1, time_budget=1.5)
+    finally:
+        post_delete.disconnect(tick, sender=InvocationResult)
+
+    assert not stopped.complete and stopped.results == 2
+    invocation.refresh_from_db()
+    assert invocation.instance_count == invocation.results.filter(latest=True).count() == 1

@@ -16,7 +16,7 @@ from console.iam.authz import authorize
 from console.iam.principal import Principal, arn
 from console.invocations import status as st
 from console.invocations.models import Invocation, InvocationResult
-from console.invocations.selectors import outputs_for, results_visible
+from console.invocations.selectors import outputs_for, results_visible, results_visible_count
 from console.invocations.services import (
     invocation_invoke_command,
     invocation_modify,
@@ -252,12 +252,17 @@ def describe_invocation_results(principal: Principal, params: Params) -> dict[st
         .select_related("invocation")
         .defer("content")  # the rendered per-instance script is not part of the answer
     )
+    # The same filters on the invocations alone: without a filter on the results themselves, the total
+    # adds up these invocations' instance counts instead of counting their results.
+    invocations = Invocation.objects.filter(account_id=principal.account_id, region=region)
     if invoke_id:
         results = results.filter(invocation_id=invoke_id)
+        invocations = invocations.filter(pk=invoke_id)
     if instance_id:
         results = results.filter(instance_id=instance_id)
     if command_id:
         results = results.filter(invocation__command_id=command_id)
+        invocations = invocations.filter(command_id=command_id)
     if record_status:
         results = results.filter(status__in=STATUSES_OF_RECORD[record_status])
     if wanted_tags:
@@ -268,10 +273,14 @@ def describe_invocation_results(principal: Principal, params: Params) -> dict[st
             wanted=wanted_tags,
         )
         results = results.filter(invocation__in=tagged)
+        invocations = invocations.filter(pk__in=tagged)
     if include_history:  # the runs, not the row waiting for the next one
         results = results.exclude(status=st.SCHEDULED)
+    total = None
+    if not (instance_id or record_status or include_history):
+        total = results_visible_count(principal, invocations)
     rows: list[InvocationResult]
-    rows, page_fields = paging.paginate(results, page)
+    rows, page_fields = paging.paginate(results, page, total=total)
     outputs = outputs_for([row.id for row in rows])
     tags = tags_of(principal.account_id, "invocation", {row.invocation_id for row in rows})
     records = [
