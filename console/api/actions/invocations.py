@@ -44,6 +44,15 @@ def iso_time(value: datetime | None) -> str:
     return "" if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class IsoTimes(dict):
+    """``iso_time`` of each value, formatted once per answer: the entries of a page share creation and run
+    times, and formatting was a large part of rendering thousands of them."""
+
+    def __missing__(self, value: datetime | None) -> str:
+        text = self[value] = iso_time(value)
+        return text
+
+
 def refuse_unsupported_run_options(params: Params) -> None:
     """Options of RunCommand and InvokeCommand this server cannot honour yet: refused, never ignored."""
     for name in UNSUPPORTED_RUN_OPTIONS:
