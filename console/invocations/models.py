@@ -65,8 +65,11 @@ class InvocationResult(models.Model):
 
     id = models.CharField(primary_key=True, max_length=40)
     invocation = models.ForeignKey(Invocation, on_delete=models.CASCADE, related_name="results")
-    # No database constraint: results outlive a deregistered instance and keep its id.
-    instance = models.ForeignKey(Instance, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    # No database constraint: results outlive a deregistered instance and keep its id. No index of its own:
+    # the indexes below start with it, and every fan-out writes this table.
+    instance = models.ForeignKey(
+        Instance, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
     # With parameters enabled, the script this instance runs (rendered for it); otherwise "" and the
     # instance runs the invocation's content.
     content = models.TextField(blank=True)
@@ -102,6 +105,8 @@ class InvocationResult(models.Model):
             # DescribeInvocationResults' newest-first pages (created_at, id) read 50 index entries,
             # not a sort of every result of the account (docs/performance.md, bench/api_latency.py).
             models.Index(fields=["created_at", "id"], name="result_newest_first"),
+            # The same pages by InstanceId walk that instance's entries, not a join of every invocation.
+            models.Index(fields=["instance", "created_at", "id"], name="result_instance_newest_first"),
         ]
         constraints = [
             models.UniqueConstraint(
