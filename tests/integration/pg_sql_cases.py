@@ -4,7 +4,9 @@
   (registered here as ``__django_in``); one JSON line per case with both answers and the SQL used.
 - The report write-back (reports._write_back, one UPDATE from arrays): results changed in memory are
   written and read back; one JSON line with what was meant and what the database holds.
-- The chunk insert (reports._insert_chunks, one INSERT from arrays): binary chunks written and read back."""
+- The chunk insert (reports._insert_chunks, one INSERT from arrays): binary chunks written and read back.
+- The times DescribeInvocations has the database format (IsoTimeText): each case of tests/iso_time_cases.py
+  as the database formats it and as ``iso_time`` does."""
 
 import json
 import os
@@ -26,6 +28,7 @@ from django.db.models.lookups import In  # noqa: E402
 from console.iam.models import Account  # noqa: E402
 from console.invocations import reports  # noqa: E402
 from console.invocations.models import Invocation, InvocationResult, OutputChunk  # noqa: E402
+from tests import iso_time_cases  # noqa: E402
 
 
 class UpperBothSides(Transform):
@@ -163,4 +166,5 @@ print(
         }
     )
 )
+print(json.dumps({"iso_times": iso_time_cases.formatted(invocation.id)}))
 print(json.dumps({"vendor": connection.vendor}))

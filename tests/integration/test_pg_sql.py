@@ -1,6 +1,7 @@
 """The PostgreSQL-only SQL, run on a scratch PostgreSQL database (pg_sql_cases.py in a subprocess):
 ``__in`` with many values becomes ``= ANY(%s)`` (console/lookups.py) and answers exactly as Django's own
-``IN`` list, case by case; the report write-back's one UPDATE from arrays stores every field as meant."""
+``IN`` list, case by case; the report write-back's one UPDATE from arrays stores every field as meant;
+the times the database formats for DescribeInvocations read as ``iso_time`` gives them."""
 
 import json
 import os
@@ -12,6 +13,7 @@ import pytest
 
 from console.lookups import ARRAY_FROM
 from tests.integration.test_production_mode import database  # noqa: F401  (fixture)
+from tests.iso_time_cases import CASES
 
 pytestmark = [pytest.mark.integration]
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,3 +76,10 @@ def test_chunk_insert_stores_binary_output_byte_for_byte(answers):
     [chunks] = [line for line in answers if "chunks_meant" in line]
     assert len(chunks["chunks_stored"]) == 104
     assert chunks["chunks_stored"] == chunks["chunks_meant"]
+
+
+def test_database_formats_every_time_as_iso_time_does(answers):
+    [times] = [line["iso_times"] for line in answers if "iso_times" in line]
+    assert set(times) == set(CASES)
+    for name, answer in times.items():
+        assert answer["database"] == answer["python"] == answer["meant"], name

@@ -7,7 +7,13 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from console.api import paging
-from console.api.actions.invocations import CONTENT_ENCODINGS, IsoTimes, default_username, output_field
+from console.api.actions.invocations import (
+    CONTENT_ENCODINGS,
+    IsoTimeText,
+    default_username,
+    iso_time,
+    output_field,
+)
 from console.api.actions.registry import action
 from console.api.actions.tags import tag_filter
 from console.api.params import Params, invalid
@@ -47,30 +53,32 @@ def _schedule_mode(repeat_mode: str) -> str:
 
 
 # The result columns an instance entry shows, read as tuples: model instances for the 2,500 entries of a
-# page (50 invocations of 50 instances) cost more than its queries (docs/performance.md, section 4).
+# page (50 invocations of 50 instances) cost more than its queries (docs/performance.md, section 4). The
+# times come formatted by the database (IsoTimeText), after the plain columns.
 INSTANCE_COLUMNS = (
     "id", "invocation_id", "instance_id", "status", "exit_code", "error_code", "error_info", "output_dropped",
-    "repeats", "created_at", "started_at", "finished_at", "stopped_at", "updated_at",
+    "repeats",
 )  # fmt: skip
+INSTANCE_TIMES = ("created_at", "started_at", "finished_at", "stopped_at", "updated_at")
 
 
 def _instance_row(
-    result: tuple[Any, ...], output: bytes | None, encoding: str, periodic: bool, times: IsoTimes
+    result: tuple[Any, ...], output: bytes | None, encoding: str, periodic: bool
 ) -> dict[str, Any]:
-    """The InvokeInstance entry of one result row (``INSTANCE_COLUMNS``)."""
+    """The InvokeInstance entry of one result row (``INSTANCE_COLUMNS``, then ``INSTANCE_TIMES`` as text)."""
     (
         _, _, instance_id, status, exit_code, error_code, error_info, output_dropped, repeats,
         created_at, started_at, finished_at, stopped_at, updated_at,
     ) = result  # fmt: skip
     text, dropped = ("", 0) if output is None else output_field(output, encoding)
     return {
-        "CreationTime": times[created_at],
+        "CreationTime": created_at,
         # Cut from the API's Output, plus what the output cap (ASSIST_MAX_OUTPUT_BYTES) never stored.
         "Dropped": dropped + output_dropped,
         "ErrorCode": error_code,
         "ErrorInfo": error_info,
         "ExitCode": 0 if exit_code is None else exit_code,
-        "FinishTime": times[finished_at],
+        "FinishTime": finished_at,
         "InstanceId": instance_id,
         "InstanceInvokeStatus": st.record_status(status),
         "InvocationStatus": status,
@@ -80,10 +88,10 @@ def _instance_row(
         "OssOutputUri": "",
         "Output": text,
         "Repeats": repeats,
-        "StartTime": times[started_at],
-        "StopTime": times[stopped_at],
+        "StartTime": started_at,
+        "StopTime": stopped_at,
         "Timed": periodic and status in LIVE_OVERALL,
-        "UpdateTime": times[updated_at],
+        "UpdateTime": updated_at,
     }
 
 
@@ -92,7 +100,6 @@ def _invocation_row(
     instances: list[dict[str, Any]],
     encoding: str,
     tags: dict[str, str],
-    times: IsoTimes,
 ) -> dict[str, Any]:
     overall: str = invocation.overall  # type: ignore[attr-defined]
     return {
@@ -103,7 +110,7 @@ def _invocation_row(
         "CommandType": invocation.command_type,
         "ContainerId": invocation.container_id,
         "ContainerName": invocation.container_name,
-        "CreationTime": times[invocation.created_at],
+        "CreationTime": iso_time(invocation.created_at),
         "Frequency": invocation.frequency,
         "InvocationStatus": overall,
         "InvokeId": invocation.id,
@@ -205,19 +212,19 @@ def describe_invocations(principal: Principal, params: Params) -> dict[str, Any]
         results = results.filter(instance_id__in=allowed)
     if instance_id:
         results = results.filter(instance_id=instance_id)
-    result_rows = list(results.order_by("invocation_id", "instance_id").values_list(*INSTANCE_COLUMNS))
+    times = [IsoTimeText(column) for column in INSTANCE_TIMES]
+    result_rows = list(
+        results.order_by("invocation_id", "instance_id").values_list(*INSTANCE_COLUMNS, *times)
+    )
     outputs = outputs_for([r[0] for r in result_rows]) if include_output else {}
     by_invocation: dict[str, list[dict[str, Any]]] = {row.id: [] for row in rows}
     periodic = {row.id for row in rows if row.repeat_mode not in ONE_SHOT_MODES}
-    times = IsoTimes()
     for result in result_rows:
         result_id, invocation_id = result[0], result[1]
         output = outputs.get(result_id, b"") if include_output else None
         by_invocation[invocation_id].append(
-            _instance_row(result, output, encoding, invocation_id in periodic, times)
+            _instance_row(result, output, encoding, invocation_id in periodic)
         )
     tags = tags_of(principal.account_id, "invocation", by_invocation)
-    records = [
-        _invocation_row(row, by_invocation[row.id], encoding, tags.get(row.id, {}), times) for row in rows
-    ]
+    records = [_invocation_row(row, by_invocation[row.id], encoding, tags.get(row.id, {})) for row in rows]
     return {"Invocations": {"Invocation": records}, **page_fields}
