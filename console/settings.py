@@ -9,7 +9,7 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 
-import dj_database_url
+from console.database_url import database_from_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("ASSIST_DATA_DIR") or BASE_DIR / "var").resolve()
@@ -103,10 +103,16 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
+# ASSIST_DATABASE_POOL=1 on web nodes: a pool of PostgreSQL connections (console/database_url.py).
+DATABASE_POOL = os.environ.get("ASSIST_DATABASE_POOL", "") == "1"
+DATABASE_POOL_SIZE = int(os.environ.get("ASSIST_DATABASE_POOL_SIZE", "20"))
 if DATABASE_URL:
-    # Persistent connections for the long-lived threads (websocket consumers, the report writer, Celery);
-    # an HTTP request's thread closes its own at the end of the request (console/web/db_connections.py).
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+    # Persistent connections for the long-lived threads (websocket consumers, the report writer, Celery)
+    # where there is no pool; an HTTP request's thread closes its own (or hands it back to the pool) at the
+    # end of the request (console/web/db_connections.py).
+    DATABASES = {
+        "default": database_from_url(DATABASE_URL, pooled=DATABASE_POOL, pool_size=DATABASE_POOL_SIZE)
+    }
 else:
     DATABASES = {
         "default": {

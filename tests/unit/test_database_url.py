@@ -1,0 +1,70 @@
+"""The database settings from DATABASE_URL (console/database_url.py): with ASSIST_DATABASE_POOL=1 a process
+pools its PostgreSQL connections, without the persistent connections Django refuses alongside a pool;
+otherwise, and for other engines, connections stay persistent."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from console.database_url import database_from_url
+
+PG = "postgresql://assist@db.example:5432/assist"
+
+
+@pytest.mark.parametrize(
+    ("url", "pooled", "max_age", "pool"),
+    [
+        (PG, True, 0, {"min_size": 2, "max_size": 7}),
+        ("postgres://assist@db.example/assist", True, 0, {"min_size": 2, "max_size": 7}),
+        (PG, False, 60, None),
+        ("sqlite:////tmp/assist.sqlite3", True, 60, None),
+    ],
+)
+def test_only_a_pooled_postgresql_database_gets_a_pool(url, pooled, max_age, pool):
+    database = database_from_url(url, pooled=pooled, pool_size=7)
+    assert database["CONN_MAX_AGE"] == max_age
+    assert database.get("OPTIONS", {}).get("pool") == pool
+    assert database["CONN_HEALTH_CHECKS"] is True
+
+
+def test_pool_keeps_options_given_in_the_url():
+    database = database_from_url(PG + "?sslmode=require", pooled=True, pool_size=7)
+    assert database["OPTIONS"]["sslmode"] == "require"
+    assert database["OPTIONS"]["pool"] == {"min_size": 2, "max_size": 7}
+
+
+PRINT_DATABASE = """
+import json, sys
+__import__(sys.argv[1])
+from django.conf import settings
+database = settings.DATABASES["default"]
+print(json.dumps([database["CONN_MAX_AGE"], database.get("OPTIONS", {}).get("pool")]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("module", "environment", "expected"),
+    [
+        ("console.asgi", {}, [60, None]),
+        ("console.asgi", {"ASSIST_DATABASE_POOL": "1"}, [0, {"min_size": 2, "max_size": 20}]),
+        (
+            "console.asgi",
+            {"ASSIST_DATABASE_POOL": "1", "ASSIST_DATABASE_POOL_SIZE": "5"},
+            [0, {"min_size": 2, "max_size": 5}],
+        ),
+        ("console.asgi", {"ASSIST_DATABASE_POOL": "0"}, [60, None]),
+        ("console.celery", {"ASSIST_DATABASE_POOL": "1"}, [0, {"min_size": 2, "max_size": 20}]),
+    ],
+)
+def test_a_process_pools_only_when_asked(tmp_path, module, environment, expected):
+    env = {name: value for name, value in os.environ.items() if not name.startswith("ASSIST_DATABASE_POOL")}
+    env.update({"DATABASE_URL": PG, "ASSIST_DATA_DIR": str(tmp_path), **environment})
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    done = subprocess.run(
+        [sys.executable, "-c", PRINT_DATABASE, module], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == expected
