@@ -10,6 +10,10 @@ import math
 import time
 from functools import lru_cache
 
+# Imported here, at start-up: `limits` reads redis.__version__ the first time a Redis limiter is built,
+# and in a request thread racing another thread's first import of redis it read a half-imported module
+# ("minimum version of 3.0 for 'redis' ... Found version: 0.0.0", a 500 on the first API calls).
+import redis  # noqa: F401
 from django.conf import settings
 from limits import RateLimitItem, parse_many
 from limits.storage import storage_from_string
