@@ -216,7 +216,7 @@ class TaskProcess:
             if self._temp_dir is not None:
                 shutil.rmtree(self._temp_dir, ignore_errors=True)
         try:
-            self.store.write_result(result)
+            self.store.write_result(result, durable=False)  # forced later if the ack is slow (runner)
         except OSError as exc:  # the console still gets it now, but not again after a cut
             log.error("task %s: cannot spool the result: %s", self.task_id, exc)
         self.send(result)

@@ -141,7 +141,15 @@ class Store:
     def journal(self, task_id: str) -> None:
         """Record the task id durably (file and directory fsynced) before the task starts."""
         (self.spool_dir / task_id).mkdir(mode=0o700, exist_ok=True)
-        write_atomic(self.journal_dir / task_id, f"{time.time():.3f}\n".encode())
+        # Written in place, not through a temporary file: only the entry's existence (and mtime, for
+        # pruning) is ever read, so a torn content cannot mislead, and a burst of tasks saves a rename each.
+        fd = os.open(self.journal_dir / task_id, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, f"{time.time():.3f}\n".encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        _fsync_dir(self.journal_dir)
 
     def prune_journal(self, now: float | None = None, max_age: float = JOURNAL_MAX_AGE) -> int:
         """Delete journal entries older than ``max_age`` whose task has been acknowledged."""
@@ -210,14 +218,16 @@ class Store:
             if output is not None:
                 output.close()
 
-    def write_result(self, result: protocol.TaskResult) -> None:
-        """Spool the final result and force it, with the output it closes, to disk: a task that ended
-        before a power cut is reported with its real outcome and whole output after the boot (a few
-        fsyncs once per task; live chunks themselves are not forced, see SpoolWriter.close)."""
+    def write_result(self, result: protocol.TaskResult, durable: bool = True) -> None:
+        """Spool the final result and (``durable``) force it, with the output it closes, to disk: a task
+        that ended before a power cut is reported with its real outcome and whole output after the boot (a
+        few fsyncs once per task; live chunks themselves are not forced, see SpoolWriter.close). Without
+        ``durable`` the caller forces it later with make_durable."""
         write_atomic(
             self.spool(result.task_id) / "result.json", protocol.encode(result).encode(), durable=False
         )
-        self.make_durable(result.task_id)
+        if durable:
+            self.make_durable(result.task_id)
 
     def make_durable(self, task_id: str) -> None:
         """Force a task's spool (output, index, result) to disk, so that it survives a power cut (or the
@@ -249,7 +259,13 @@ class Store:
         self, task_id: str, pgid: int, boot_id: str, started_at: float, script: str, tree: bool = True
     ) -> None:
         info = {"pgid": pgid, "boot_id": boot_id, "started_at": started_at, "script": script, "tree": tree}
-        write_atomic(self.spool(task_id) / "pid", json.dumps(info).encode(), durable=False)
+        # One small write() into a new file: the agent's death cannot tear it (a power cut takes the
+        # unforced file and the process together), so no temporary file and rename.
+        fd = os.open(self.spool(task_id) / "pid", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, json.dumps(info).encode())
+        finally:
+            os.close(fd)
 
     def read_pid(self, task_id: str) -> tuple[int, str, float, str, bool] | None:
         """(pgid, boot_id, started_at, the argument that marks the task's process, whether its whole group

@@ -13,6 +13,7 @@ import pytest
 from agent_testkit import INSTANCE_ID, SECRET, AgentProcess, FakeConsole, alive, group_members, run_task
 from assist_agent import protocol
 from assist_agent.protocol import TaskAck, TaskOutput, TaskResend, TaskResult, TaskStarted, TaskStop
+from assist_agent.runner import RESULT_FORCE_AFTER
 
 
 def test_hello_run_stream_result_ack(console_test) -> None:
@@ -57,6 +58,23 @@ def test_a_quick_task_reports_output_and_result_without_started(console_test) ->
         assert result.started_at is not None and result.started_at <= result.finished_at
         late = await console.quiet(0.3)  # past the started delay: no task.started may follow
         assert not any(isinstance(f, TaskStarted) for f in [*console.seen, *late])
+
+    console_test(body)
+
+
+def test_a_result_is_forced_to_disk_only_when_its_ack_is_late(console_test) -> None:
+    async def body(console: FakeConsole, agent: AgentProcess) -> None:
+        await console.send(run_task("t-acked", "echo one"))
+        await console.collect_task("t-acked")
+        await console.send(TaskAck("t-acked"))
+        await console.send(run_task("t-late", "echo two"))
+        output, result = await console.collect_task("t-late")
+        assert output == b"two\n" and result.status == "Success"
+        spooled = protocol.decode((agent.state_dir / "spool" / "t-late" / "result.json").read_bytes())
+        assert spooled == result  # on disk (page cache) before the ack, whatever happens to the agent
+        await console.quiet(RESULT_FORCE_AFTER + 1.0)
+        forced = re.findall(r"task (\S+): not acknowledged after [\d.]+ s: spool forced to disk", agent.log())
+        assert forced == ["t-late"]
 
     console_test(body)
 
