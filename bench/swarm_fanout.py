@@ -185,7 +185,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,5000,10000")
     parser.add_argument("--idle-seconds", type=float, default=60.0, help="how long the idle CPU is measured")
     parser.add_argument("--output-bytes", type=int, default=3, help="output of each simulated task")
-    parser.add_argument("--heartbeat", type=int, default=30, help="ASSIST_HEARTBEAT_INTERVAL of the node")
+    parser.add_argument("--heartbeat", type=int, default=60, help="ASSIST_HEARTBEAT_INTERVAL of the node")
     parser.add_argument(
         "--profile", metavar="PREFIX", help="sample the node with py-spy in each phase (bench/profiling.py)"
     )

@@ -204,7 +204,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # Assist's own knobs; defaults match the original product.
 ASSIST_REGION = os.environ.get("ASSIST_REGION", "local")
 ASSIST_DELIVERY_TIMEOUT = int(os.environ.get("ASSIST_DELIVERY_TIMEOUT", "60"))
-ASSIST_HEARTBEAT_INTERVAL = int(os.environ.get("ASSIST_HEARTBEAT_INTERVAL", "30"))
+ASSIST_HEARTBEAT_INTERVAL = int(os.environ.get("ASSIST_HEARTBEAT_INTERVAL", "60"))
 ASSIST_OFFLINE_AFTER = int(os.environ.get("ASSIST_OFFLINE_AFTER", "120"))
 ASSIST_TICK_SECONDS = float(os.environ.get("ASSIST_TICK_SECONDS", "2"))
 # The shortest rate(...) of a periodic task (the original: 60 s); tests lower it to see runs within seconds.
