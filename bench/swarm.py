@@ -38,7 +38,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "agent"))
 
 from assist_agent import __version__, protocol, wsclient  # noqa: E402
-from assist_agent.runner import PING_INTERVAL, PING_TIMEOUT, ws_url  # noqa: E402
+from assist_agent.runner import PING_INTERVAL, PING_TIMEOUT, ping_interval_after_welcome, ws_url  # noqa: E402
 
 log = logging.getLogger("swarm")
 FILLER = b"simulated agent output: this agent never runs scripts (bench/swarm.py)\n"
@@ -192,6 +192,9 @@ class SimulatedAgent:
     async def _session(self, ws: wsclient.Connection, welcome: protocol.Welcome) -> None:
         self.counters.welcomed += 1
         interval = self.options.heartbeat_interval or welcome.heartbeat_interval
+        ws.set_ping_interval(
+            ping_interval_after_welcome(max(1.0, welcome.heartbeat_interval))
+        )  # as the agent
         beat = asyncio.create_task(self._heartbeat(ws, interval))
         jobs: set[asyncio.Task[None]] = set()
         try:

@@ -34,6 +34,15 @@ STABLE_CONNECTION = 60.0  # a connection that stayed up this long resets the bac
 # intervals if longer); no pong within PING_TIMEOUT drops the connection (half-open TCP).
 PING_INTERVAL = 30.0
 PING_TIMEOUT = 20.0
+
+
+def ping_interval_after_welcome(heartbeat_interval: float) -> float:
+    """The console hears our heartbeats and does not ping a connection that beats, so a ping from us is
+    the only frame an idle connection carries: one per two beats at most (thousands of agents' pings
+    cost a node more than their heartbeats)."""
+    return max(PING_INTERVAL, 2 * heartbeat_interval)
+
+
 # Live output queued beyond this is not queued: it waits in the spool, and the sender reads it back from
 # there, in order, once the queue has room again (a task printing faster than the network never grows
 # the agent's memory, and its output still arrives once, in order, before its result).
@@ -288,10 +297,7 @@ class Agent:
         self._welcomed_at = time.monotonic()
         interval = max(1.0, first.heartbeat_interval)
         log.info("connected to %s (heartbeat every %g s)", self.url, interval)
-        # The console hears our heartbeats and does not ping a connection that beats, so a ping from us is
-        # the only frame an idle connection carries: one per two beats at most (thousands of agents' pings
-        # cost a node more than their heartbeats).
-        ws.set_ping_interval(max(PING_INTERVAL, 2 * interval))
+        ws.set_ping_interval(ping_interval_after_welcome(interval))
 
         queue: asyncio.Queue[str] = asyncio.Queue()
         self._ws, self._outbox, self._backlog = ws, queue, 0

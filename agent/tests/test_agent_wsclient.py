@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from assist_agent import wsframes
+from assist_agent.runner import ping_interval_after_welcome
 from assist_agent.wsclient import ConnectionClosed, HandshakeError, InvalidURL, connect
 from websockets.asyncio.server import ServerConnection, serve
 
@@ -516,3 +517,10 @@ def test_wss_verifies_the_server(tmp_path: Path) -> None:
                 assert await ws.recv() == "over tls"
 
     run(main())
+
+
+@pytest.mark.parametrize(("heartbeat", "ping"), [(1.0, 30.0), (15.0, 30.0), (30.0, 60.0), (60.0, 120.0)])
+def test_after_welcome_the_agent_pings_after_two_heartbeats_of_silence_or_30_s(
+    heartbeat: float, ping: float
+) -> None:
+    assert ping_interval_after_welcome(heartbeat) == ping
