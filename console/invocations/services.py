@@ -8,6 +8,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from console.bulk_insert import bulk_insert
 from console.commands import limits
 from console.commands import parameters as cmd_params
 from console.commands.common import (
@@ -203,19 +204,22 @@ def _invocation_create(
             launcher=run.launcher,
             instance_count=len(instances),
         )
-        InvocationResult.objects.bulk_create(
+        varying: dict[str, list] = {
+            "id": [new_id("r") for _ in instances],
+            "instance_id": [instance.id for instance in instances],
+        }
+        if contents:
+            varying["content"] = [contents[instance.id] for instance in instances]
+        if options.repeat_mode in run_options.REBOOT_MODES:
+            # A reboot task is armed with the boot the instance is in: the next one starts it.
+            varying["boot_id"] = [instance.boot_id for instance in instances]
+        if any(waits):
+            varying["queued"] = [waits[rank[instance.id]] for instance in instances]
+        bulk_insert(
             InvocationResult(
-                id=new_id("r"),
-                invocation=invocation,
-                instance=instance,
-                content=contents.get(instance.id, ""),
-                created_at=now,
-                status=_first_status(options.repeat_mode),
-                # A reboot task is armed with the boot the instance is in: the next one starts it.
-                boot_id=instance.boot_id if options.repeat_mode in run_options.REBOOT_MODES else "",
-                queued=waits[rank[instance.id]],
-            )
-            for instance in instances
+                invocation=invocation, created_at=now, status=_first_status(options.repeat_mode)
+            ),
+            varying,
         )
         tags_attach(
             account_id=principal.account_id,

@@ -5,6 +5,7 @@
 - The report write-back (reports._write_back, one UPDATE from arrays): results changed in memory are
   written and read back; one JSON line with what was meant and what the database holds.
 - The chunk insert (reports._insert_chunks, one INSERT from arrays): binary chunks written and read back.
+- The fan-out's result insert (console.bulk_insert, one INSERT from arrays): rows against bulk_create's.
 - The times DescribeInvocations has the database format (IsoTimeText): each case of tests/iso_time_cases.py
   as the database formats it and as ``iso_time`` does."""
 
@@ -28,7 +29,7 @@ from django.db.models.lookups import In  # noqa: E402
 from console.iam.models import Account  # noqa: E402
 from console.invocations import reports  # noqa: E402
 from console.invocations.models import Invocation, InvocationResult, OutputChunk  # noqa: E402
-from tests import iso_time_cases  # noqa: E402
+from tests import bulk_insert_cases, iso_time_cases  # noqa: E402
 
 
 class UpperBothSides(Transform):
@@ -167,4 +168,11 @@ print(
     )
 )
 print(json.dumps({"iso_times": iso_time_cases.formatted(invocation.id)}))
+bulk_targets = [
+    Invocation.objects.create(
+        id=f"t-bulk{n}", account=account, region="r", command_id="c-1", command_type="RunShellScript"
+    ).id
+    for n in (1, 2)
+]
+print(json.dumps({"bulk_insert": bulk_insert_cases.compare(*bulk_targets)}))
 print(json.dumps({"vendor": connection.vendor}))

@@ -83,3 +83,11 @@ def test_database_formats_every_time_as_iso_time_does(answers):
     assert set(times) == set(CASES)
     for name, answer in times.items():
         assert answer["database"] == answer["python"] == answer["meant"], name
+
+
+def test_bulk_insert_stores_rows_as_bulk_create_does(answers):
+    [answer] = [line["bulk_insert"] for line in answers if "bulk_insert" in line]
+    assert answer["inserted"] == 300 and answer["empty"] == 0
+    assert len(answer["ours"]) == 300
+    assert answer["ours"] == answer["django"]
+    assert len(answer["updated_at"]) == 1  # one statement: one auto_now time for all its rows

@@ -1,0 +1,61 @@
+"""Many rows that differ in a few columns, inserted without building a model instance per row.
+
+A fan-out writes one result per instance: 10,000 rows that share every column but their id, instance and
+script. Django's ``bulk_create`` builds a model instance per row and prepares every field of every row
+(about 2.7 s of a 10,000-instance RunCommand, profiled); on PostgreSQL ``bulk_insert`` sends one
+``INSERT ... SELECT FROM unnest(arrays)`` instead: one typed array per varying column, the shared values
+once. Elsewhere (SQLite, the embedded default) it is ``bulk_create``.
+"""
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.db import connection, models
+
+
+def bulk_insert(template: models.Model, varying: Mapping[str, Sequence[Any]]) -> int:
+    """Insert one row per position of the ``varying`` lists (attribute name -> values, all of one length):
+    ``template``'s values (defaults, ``auto_now`` included, as a save would write them) with the varying
+    ones in their place. Returns the number of rows inserted."""
+    model = type(template)
+    meta = model._meta
+    lengths = {len(values) for values in varying.values()}
+    if len(lengths) != 1:
+        raise ValueError(f"the varying columns differ in length: {sorted(lengths)}")
+    (count,) = lengths
+    fields = {field.attname: field for field in meta.concrete_fields}
+    unknown = set(varying) - set(fields)
+    if unknown:
+        raise ValueError(f"{meta.label} has no column(s) {sorted(unknown)}")
+    if count == 0:
+        return 0
+    for field in meta.concrete_fields:
+        if field.attname not in varying:
+            setattr(template, field.attname, field.pre_save(template, add=True))
+    if connection.vendor != "postgresql":
+        shared = {name: getattr(template, name) for name in fields if name not in varying}
+        model.objects.bulk_create(
+            model(**shared, **{name: values[n] for name, values in varying.items()}) for n in range(count)
+        )
+        return count
+    quote = connection.ops.quote_name
+    selected, params, arrays, array_params = [], [], [], []
+    for name, field in fields.items():
+        cast = field.db_type(connection)
+        if name in varying:
+            selected.append(f"v.{quote(field.column)}")
+            arrays.append((field, f"%s::{cast}[]"))
+            array_params.append([field.get_db_prep_save(value, connection) for value in varying[name]])
+        else:
+            selected.append(f"%s::{cast}")
+            params.append(field.get_db_prep_save(getattr(template, name), connection))
+    columns = ", ".join(quote(field.column) for field in fields.values())
+    unnested = ", ".join(placeholder for _, placeholder in arrays)
+    aliases = ", ".join(quote(field.column) for field, _ in arrays)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(meta.db_table)} ({columns}) SELECT {', '.join(selected)} "  # noqa: S608
+            f"FROM unnest({unnested}) AS v({aliases})",
+            [*params, *array_params],
+        )
+    return count
