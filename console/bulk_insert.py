@@ -13,6 +13,11 @@ from typing import Any
 from django.db import connection, models
 
 
+def typed_arrays(fields: Sequence[models.Field]) -> str:
+    """One array parameter per column, typed as the column (for ``unnest``)."""
+    return ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
+
+
 def bulk_insert(template: models.Model, varying: Mapping[str, Sequence[Any]]) -> int:
     """Insert one row per position of the ``varying`` lists (attribute name -> values, all of one length):
     ``template``'s values (defaults, ``auto_now`` included, as a save would write them) with the varying
@@ -41,21 +46,19 @@ def bulk_insert(template: models.Model, varying: Mapping[str, Sequence[Any]]) ->
     quote = connection.ops.quote_name
     selected, params, arrays, array_params = [], [], [], []
     for name, field in fields.items():
-        cast = field.db_type(connection)
         if name in varying:
             selected.append(f"v.{quote(field.column)}")
-            arrays.append((field, f"%s::{cast}[]"))
+            arrays.append(field)
             array_params.append([field.get_db_prep_save(value, connection) for value in varying[name]])
         else:
-            selected.append(f"%s::{cast}")
+            selected.append(f"%s::{field.db_type(connection)}")
             params.append(field.get_db_prep_save(getattr(template, name), connection))
     columns = ", ".join(quote(field.column) for field in fields.values())
-    unnested = ", ".join(placeholder for _, placeholder in arrays)
-    aliases = ", ".join(quote(field.column) for field, _ in arrays)
+    aliases = ", ".join(quote(field.column) for field in arrays)
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {quote(meta.db_table)} ({columns}) SELECT {', '.join(selected)} "  # noqa: S608
-            f"FROM unnest({unnested}) AS v({aliases})",
+            f"FROM unnest({typed_arrays(arrays)}) AS v({aliases})",
             [*params, *array_params],
         )
     return count

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from console.bulk_insert import typed_arrays
 from console.errors import ServiceError
 from console.invocations import events
 from console.invocations import status as st
@@ -155,7 +156,7 @@ def _insert_chunks(chunks: list[tuple[str, int, bytes]]) -> None:
     names = ", ".join(quote(field.column) for field in columns)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {quote(meta.db_table)} ({names}) SELECT * FROM unnest({_arrays(columns)})",  # noqa: S608
+            f"INSERT INTO {quote(meta.db_table)} ({names}) SELECT * FROM unnest({typed_arrays(columns)})",  # noqa: S608
             [list(column) for column in zip(*chunks, strict=True)],
         )
 
@@ -181,18 +182,13 @@ def _write_back(results: list[InvocationResult]) -> None:
             names = ", ".join(quote(field.column) for field in columns)
             assignments = ", ".join(f"{quote(field.column)} = v.{quote(field.column)}" for field in fields)
             cursor.execute(
-                f"UPDATE {table} SET {assignments} FROM unnest({_arrays(columns)}) AS v({names}) "  # noqa: S608
+                f"UPDATE {table} SET {assignments} FROM unnest({typed_arrays(columns)}) AS v({names}) "  # noqa: S608
                 f"WHERE {table}.{pk} = v.{pk}",
                 [list(column) for column in zip(*rows, strict=True)],
             )
             return
         assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
         cursor.executemany(f"UPDATE {table} SET {assignments} WHERE {pk} = %s", rows)  # noqa: S608
-
-
-def _arrays(fields: list[Any]) -> str:
-    """One array parameter per column, typed as the column (for ``unnest``)."""
-    return ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
 
 
 def _apply_started(result: InvocationResult, fields: dict[str, Any]) -> bool:
