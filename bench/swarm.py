@@ -192,9 +192,7 @@ class SimulatedAgent:
     async def _session(self, ws: wsclient.Connection, welcome: protocol.Welcome) -> None:
         self.counters.welcomed += 1
         interval = self.options.heartbeat_interval or welcome.heartbeat_interval
-        ws.set_ping_interval(
-            ping_interval_after_welcome(max(1.0, welcome.heartbeat_interval))
-        )  # as the agent
+        ws.set_ping_interval(ping_interval_after_welcome(welcome.heartbeat_interval))  # as the agent does
         beat = asyncio.create_task(self._heartbeat(ws, interval))
         jobs: set[asyncio.Task[None]] = set()
         try:

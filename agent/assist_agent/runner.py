@@ -523,7 +523,7 @@ class Agent:
         spec = process.spec
         self._tasks.pop(spec.task_id, None)  # ended: its ack is welcome now (the power action waits for it)
         self._unforced[spec.task_id] = asyncio.get_running_loop().call_later(
-            RESULT_FORCE_AFTER, self._force_to_disk, spec.task_id
+            RESULT_FORCE_AFTER, self._force_unacknowledged, spec.task_id
         )
         in_container = bool(spec.container_id or spec.container_name)
         # Only a script that ended by itself asks for a power action; in a container it ends the container's
@@ -533,15 +533,20 @@ class Agent:
             if action:
                 await self._power(action, result)
 
-    def _force_to_disk(self, task_id: str) -> None:
-        self._unforced.pop(task_id, None)
-        if not self.store.spool(task_id).is_dir():
-            return
+    def _force_to_disk(self, task_id: str) -> bool:
+        """Force a task's spool to disk now (its result is unacknowledged, or a power action follows);
+        False when the disk refused."""
+        if (unforced := self._unforced.pop(task_id, None)) is not None:
+            unforced.cancel()
         try:
             self.store.make_durable(task_id)
         except OSError as exc:
             log.error("task %s: cannot force the result to disk: %s", task_id, exc)
-        else:
+            return False
+        return True
+
+    def _force_unacknowledged(self, task_id: str) -> None:
+        if self.store.spool(task_id).is_dir() and self._force_to_disk(task_id):
             log.info(
                 "task %s: not acknowledged after %g s: spool forced to disk", task_id, RESULT_FORCE_AFTER
             )
@@ -563,10 +568,7 @@ class Agent:
         task_id = result.task_id
         acked = self._acked.setdefault(task_id, asyncio.Event())
         try:
-            try:
-                self.store.make_durable(task_id)
-            except OSError as exc:
-                log.error("task %s: cannot force the result to disk: %s", task_id, exc)
+            self._force_to_disk(task_id)
             if self.store.spool(task_id).is_dir():  # otherwise the ack came already
                 with suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(acked.wait(), POWER_ACK_WAIT)

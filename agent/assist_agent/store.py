@@ -74,6 +74,21 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600, durable: bool = Tru
         _fsync_dir(path.parent)
 
 
+def write_in_place(path: Path, data: bytes, durable: bool = False) -> None:
+    """Write a small new file with one write(), without write_atomic's temporary file and rename: for
+    files whose torn content cannot mislead (the agent's death cannot tear one write(); a power cut takes
+    an unforced file whole). ``durable`` fsyncs the file and its directory."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        if durable:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    if durable:
+        _fsync_dir(path.parent)
+
+
 class SpoolWriter:
     """Appends the chunks of one running task to its spool dir."""
 
@@ -141,15 +156,9 @@ class Store:
     def journal(self, task_id: str) -> None:
         """Record the task id durably (file and directory fsynced) before the task starts."""
         (self.spool_dir / task_id).mkdir(mode=0o700, exist_ok=True)
-        # Written in place, not through a temporary file: only the entry's existence (and mtime, for
-        # pruning) is ever read, so a torn content cannot mislead, and a burst of tasks saves a rename each.
-        fd = os.open(self.journal_dir / task_id, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, f"{time.time():.3f}\n".encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        _fsync_dir(self.journal_dir)
+        # In place: only the entry's existence (and mtime, for pruning) is ever read, and a burst of tasks
+        # saves a rename each.
+        write_in_place(self.journal_dir / task_id, f"{time.time():.3f}\n".encode(), durable=True)
 
     def prune_journal(self, now: float | None = None, max_age: float = JOURNAL_MAX_AGE) -> int:
         """Delete journal entries older than ``max_age`` whose task has been acknowledged."""
@@ -259,13 +268,7 @@ class Store:
         self, task_id: str, pgid: int, boot_id: str, started_at: float, script: str, tree: bool = True
     ) -> None:
         info = {"pgid": pgid, "boot_id": boot_id, "started_at": started_at, "script": script, "tree": tree}
-        # One small write() into a new file: the agent's death cannot tear it (a power cut takes the
-        # unforced file and the process together), so no temporary file and rename.
-        fd = os.open(self.spool(task_id) / "pid", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, json.dumps(info).encode())
-        finally:
-            os.close(fd)
+        write_in_place(self.spool(task_id) / "pid", json.dumps(info).encode())
 
     def read_pid(self, task_id: str) -> tuple[int, str, float, str, bool] | None:
         """(pgid, boot_id, started_at, the argument that marks the task's process, whether its whole group
