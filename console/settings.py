@@ -207,6 +207,8 @@ ASSIST_DELIVERY_TIMEOUT = int(os.environ.get("ASSIST_DELIVERY_TIMEOUT", "60"))
 ASSIST_HEARTBEAT_INTERVAL = int(os.environ.get("ASSIST_HEARTBEAT_INTERVAL", "60"))
 ASSIST_OFFLINE_AFTER = int(os.environ.get("ASSIST_OFFLINE_AFTER", "120"))
 ASSIST_TICK_SECONDS = float(os.environ.get("ASSIST_TICK_SECONDS", "2"))
+# How often each web process checks that the channel layer still holds its groups (console/layer_groups.py).
+ASSIST_GROUP_PROBE_SECONDS = float(os.environ.get("ASSIST_GROUP_PROBE_SECONDS", "2"))
 # The shortest rate(...) of a periodic task (the original: 60 s); tests lower it to see runs within seconds.
 ASSIST_MIN_RATE_SECONDS = int(os.environ.get("ASSIST_MIN_RATE_SECONDS", "60"))
 ASSIST_MAX_CONTENT_B64 = 24 * 1024

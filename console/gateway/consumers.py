@@ -32,6 +32,7 @@ from console.invocations.services import (
     results_abort_for_old_agent,
     results_mark_sent,
 )
+from console.layer_groups import groups_for_this_loop
 from console.terminals.relay import AgentTerminals
 
 logger = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
             await self.terminals.agent_gone()
         if self.instance_id:
             router_for_this_loop().detach(self.instance_id, self._send_texts)
-            await self.channel_layer.group_discard(events.agent_group(self.instance_id), self.channel_name)
+            await groups_for_this_loop().leave(events.agent_group(self.instance_id), self.channel_name)
             await database_sync_to_async(connection_record)(  # heartbeat history
                 self.instance_id, DISCONNECTED, getattr(self, "agent_version", "")
             )
@@ -189,7 +190,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
         )
         # Join the delivery routes only after welcome: a task.run before it makes the agent drop
         # the connection ("expected welcome"). Anything dispatched meanwhile is Pending: sent just below.
-        await self.channel_layer.group_add(events.agent_group(instance.id), self.channel_name)
+        await groups_for_this_loop().join(events.agent_group(instance.id), self.channel_name)
         router_for_this_loop().attach(instance.id, self._send_texts)
         await self._deliver_pending()
         await self._offer_update(at_connect=True)

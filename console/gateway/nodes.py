@@ -15,12 +15,13 @@ from collections.abc import Awaitable, Callable
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
+from console.layer_groups import groups_for_this_loop
+
 logger = logging.getLogger(__name__)
 
 NODES_GROUP = "gateway.nodes"
 TASK_RUN_PREFIX = '{"type":"task.run",'  # protocol.encode writes ``type`` first, compactly
 MESSAGE_TYPE = "gateway.deliver"
-REJOIN_SECONDS = 3600.0  # well inside the layer's group expiry (a day by default)
 
 Deliver = Callable[[list[str]], Awaitable[None]]
 
@@ -44,14 +45,14 @@ class NodeRouter:
         # The layer's default prefix: channels_redis serves all of a process's channels from one shared
         # list under one receive lock, and a channel with another prefix would starve behind it.
         channel = await layer.new_channel()
+        joined = False
         while True:
             try:
-                # Inside the try: a group_add that fails (Redis restarting) used to end the listener,
-                # leaving the node deaf to fan-outs until an agent connected to it again.
-                await layer.group_add(NODES_GROUP, channel)
-                message = await asyncio.wait_for(layer.receive(channel), REJOIN_SECONDS)
-            except TimeoutError:
-                continue
+                if not joined:
+                    # Kept by the group keeper from then on: it joins again after Redis lost the groups.
+                    await groups_for_this_loop().join(NODES_GROUP, channel)
+                    joined = True
+                message = await layer.receive(channel)
             except asyncio.CancelledError:
                 raise
             except Exception:  # the layer is down: keep trying; Pending tasks are redelivered anyway

@@ -27,6 +27,7 @@ from console.audit.websocket_door import websocket_refusal_record
 from console.errors import NotFound, ServiceError
 from console.iam.principal import Principal
 from console.invocations import events
+from console.layer_groups import groups_for_this_loop
 from console.terminals import services
 from console.terminals import status as st
 from console.web.auth import websocket_principal
@@ -115,7 +116,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             )
             await self.close(code=close_code(error))
             return
-        await self.channel_layer.group_add(services.terminal_group(self.session_id), self.channel_name)
+        await groups_for_this_loop().join(services.terminal_group(self.session_id), self.channel_name)
         await self.accept()
         if self.connection is None:  # a watcher only listens
             return
@@ -157,7 +158,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "open_timer"):
             self.open_timer.cancel()
-        await self.channel_layer.group_discard(services.terminal_group(self.session_id), self.channel_name)
+        await groups_for_this_loop().leave(services.terminal_group(self.session_id), self.channel_name)
         if self.connection is None or self.ended:
             return
         self.ended = True

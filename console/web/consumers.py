@@ -13,6 +13,7 @@ from console.errors import ServiceError
 from console.iam.principal import Principal
 from console.invocations import events
 from console.invocations.selectors import invocation_get, results_visible
+from console.layer_groups import groups_for_this_loop
 from console.web.auth import websocket_principal
 from console.web.stream import MAX_BYTES_PER_UPDATE, updates_for
 
@@ -70,7 +71,7 @@ class InvocationStreamConsumer(AsyncWebsocketConsumer):
         self.acks_seen = False  # the page acknowledges what it reads: pause for it instead of closing
         self.paused = False
         self.group = events.invocation_group(self.invocation_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await groups_for_this_loop().join(self.group, self.channel_name)
         await self.accept()
         self.poller = asyncio.create_task(self._poll())
 
@@ -87,7 +88,7 @@ class InvocationStreamConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            await groups_for_this_loop().leave(self.group, self.channel_name)
         if hasattr(self, "poller"):
             self.poller.cancel()
 
