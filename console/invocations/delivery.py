@@ -2,17 +2,20 @@
 
 from assist_agent import protocol
 
-from console.invocations.models import InvocationResult
+from console.invocations.models import Invocation, InvocationResult
 from console.invocations.run_options import DRY_RUN
 
 
 def task_run_frame(result: InvocationResult) -> protocol.TaskRun:
-    invocation = result.invocation
+    return _frame(result.invocation, result.id, result.content)
+
+
+def _frame(invocation: Invocation, task_id: str, content: str) -> protocol.TaskRun:
     return protocol.TaskRun(
-        task_id=result.id,
+        task_id=task_id,
         command_type=invocation.command_type,
         # Parameters are rendered per instance at creation; otherwise every instance runs the same script.
-        content=result.content if invocation.enable_parameter else invocation.command_content,
+        content=content if invocation.enable_parameter else invocation.command_content,
         working_dir=invocation.working_dir,
         username=invocation.username,
         timeout=float(invocation.timeout),
@@ -35,4 +38,33 @@ def encoded_task_runs(results: list[InvocationResult]) -> dict[str, list[str]]:
     by_instance: dict[str, list[str]] = {}
     for result in results:
         by_instance.setdefault(result.instance_id, []).append(protocol.encode(task_run_frame(result)))
+    return by_instance
+
+
+def invocation_task_runs(invocation: Invocation, tasks: list[tuple[str, str, str]]) -> dict[str, list[str]]:
+    """``encoded_task_runs`` for tasks of one invocation given as (task id, instance id, content) rows.
+    Without parameters the frames differ only in their task id, which ``encode`` writes right after the
+    type: one frame is encoded (and checked) and the others are made from it, as a dispatch to 10,000
+    instances would otherwise encode the same frame 10,000 times."""
+    by_instance: dict[str, list[str]] = {}
+    if not tasks:
+        return by_instance
+    if invocation.enable_parameter:
+        for task_id, instance_id, content in tasks:
+            frame = protocol.encode(_frame(invocation, task_id, content))
+            by_instance.setdefault(instance_id, []).append(frame)
+        return by_instance
+    first_id = tasks[0][0]
+    head = f'{{"type":"task.run","task_id":"{first_id}"'
+    text = protocol.encode(_frame(invocation, first_id, ""))
+    if not text.startswith(head):  # encode changed its layout: encode every frame
+        rest = None
+    else:
+        rest = text[len(head) :]
+    for task_id, instance_id, content in tasks:
+        if rest is not None and protocol.is_valid_task_id(task_id):  # a valid id needs no JSON escaping
+            frame = f'{{"type":"task.run","task_id":"{task_id}"{rest}'
+        else:
+            frame = protocol.encode(_frame(invocation, task_id, content))
+        by_instance.setdefault(instance_id, []).append(frame)
     return by_instance

@@ -4,13 +4,14 @@ from dataclasses import asdict
 from datetime import timedelta
 
 from celery import shared_task
+from django.db.models import CharField, Value
 from django.utils import timezone
 
 from console.files import services as file_services
 from console.invocations import events, retention, services
 from console.invocations import status as st
-from console.invocations.delivery import encoded_task_runs
-from console.invocations.models import InvocationResult
+from console.invocations.delivery import invocation_task_runs
+from console.invocations.models import Invocation, InvocationResult
 from console.invocations.rate import rate_control_sweep
 
 REDELIVER_AFTER_SECONDS = 5
@@ -20,13 +21,18 @@ REDELIVER_AFTER_SECONDS = 5
 def dispatch_invocation(invocation_id: str) -> int:
     """Hand each target agent its task: one message per web node carries the frames of all its agents
     (console/gateway/nodes.py); the tick re-rings any task still Pending a few seconds later."""
+    invocation = Invocation.objects.filter(pk=invocation_id).first()
+    if invocation is None:
+        return 0
+    # Rows, not model objects: the invocation is read once, not joined onto each of thousands of results.
+    content = "content" if invocation.enable_parameter else Value("", output_field=CharField())
     pending = list(
         # A result queued for a MaxConcurrency slot waits (console/invocations/rate.py).
         InvocationResult.objects.filter(
             invocation_id=invocation_id, status=st.PENDING, queued=False
-        ).select_related("invocation")
+        ).values_list("id", "instance_id", content)
     )
-    events.deliver_tasks(encoded_task_runs(pending))
+    events.deliver_tasks(invocation_task_runs(invocation, pending))
     return len(pending)
 
 
