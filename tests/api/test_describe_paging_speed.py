@@ -134,3 +134,15 @@ def test_unfiltered_total_counts_plain_invocation_rows(rpc, tenant, region):
     ]
     assert len(aggregates) == 1
     assert " IN (" in aggregates[0]
+
+
+def test_the_overall_status_counts_every_instance_when_the_page_shows_one(rpc, tenant, region):
+    """With InstanceId the page's results are narrowed to that instance; its overall status still counts
+    every instance of the invocation."""
+    expected = load(tenant, region)
+    rows, _ = every_page(rpc, region, "token", 50, InstanceId="mi-0")
+    with_mi_0 = {i for i, mix in zip(sorted(expected), MIXES, strict=True) if mix}
+    assert {row["InvokeId"] for row in rows} == with_mi_0
+    for row in rows:
+        assert [entry["InstanceId"] for entry in row["InvokeInstances"]["InvokeInstance"]] == ["mi-0"]
+        assert row["InvocationStatus"] == expected[row["InvokeId"]][0], row["InvokeId"]
