@@ -57,10 +57,7 @@ def invocation_task_runs(invocation: Invocation, tasks: list[tuple[str, str, str
     first_id = tasks[0][0]
     head = f'{{"type":"task.run","task_id":"{first_id}"'
     text = protocol.encode(_frame(invocation, first_id, ""))
-    if not text.startswith(head):  # encode changed its layout: encode every frame
-        rest = None
-    else:
-        rest = text[len(head) :]
+    rest = text[len(head) :] if text.startswith(head) else None  # None: encode every frame
     for task_id, instance_id, content in tasks:
         if rest is not None and protocol.is_valid_task_id(task_id):  # a valid id needs no JSON escaping
             frame = f'{{"type":"task.run","task_id":"{task_id}"{rest}'
