@@ -18,6 +18,8 @@ import uuid
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from console.per_loop import one_per_loop
+
 logger = logging.getLogger(__name__)
 
 PROBE_TYPE = "layer.probe"
@@ -102,11 +104,4 @@ class GroupKeeper:
                 received[0] = max(received[0], int(message.get("number", 0)))
 
 
-_by_loop: dict[int, GroupKeeper] = {}
-
-
-def groups_for_this_loop() -> GroupKeeper:
-    loop_id = id(asyncio.get_running_loop())
-    if loop_id not in _by_loop:
-        _by_loop[loop_id] = GroupKeeper()
-    return _by_loop[loop_id]
+groups_for_this_loop = one_per_loop(GroupKeeper)

@@ -14,6 +14,7 @@ from django.db import transaction
 
 from console.fleet.services import instances_heartbeat
 from console.invocations.reports import agent_frames_ingest
+from console.per_loop import one_per_loop
 
 logger = logging.getLogger(__name__)
 
@@ -98,19 +99,5 @@ class Heartbeats:
             self.flusher = asyncio.create_task(self._flush_soon())
 
 
-_by_loop: dict[int, Ingest] = {}
-_heartbeats_by_loop: dict[int, Heartbeats] = {}
-
-
-def ingest_for_this_loop() -> Ingest:
-    loop_id = id(asyncio.get_running_loop())
-    if loop_id not in _by_loop:
-        _by_loop[loop_id] = Ingest()
-    return _by_loop[loop_id]
-
-
-def heartbeats_for_this_loop() -> Heartbeats:
-    loop_id = id(asyncio.get_running_loop())
-    if loop_id not in _heartbeats_by_loop:
-        _heartbeats_by_loop[loop_id] = Heartbeats()
-    return _heartbeats_by_loop[loop_id]
+ingest_for_this_loop = one_per_loop(Ingest)
+heartbeats_for_this_loop = one_per_loop(Heartbeats)

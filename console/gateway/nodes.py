@@ -16,6 +16,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 from console.layer_groups import groups_for_this_loop
+from console.per_loop import one_per_loop
 
 logger = logging.getLogger(__name__)
 
@@ -97,11 +98,4 @@ class NodeRouter:
         return {instance_id: frames for instance_id, frames in kept.items() if frames}
 
 
-_by_loop: dict[int, NodeRouter] = {}
-
-
-def router_for_this_loop() -> NodeRouter:
-    loop_id = id(asyncio.get_running_loop())
-    if loop_id not in _by_loop:
-        _by_loop[loop_id] = NodeRouter()
-    return _by_loop[loop_id]
+router_for_this_loop = one_per_loop(NodeRouter)
