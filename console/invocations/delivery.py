@@ -2,6 +2,7 @@
 
 from assist_agent import protocol
 
+from console.gateway.nodes import TASK_RUN_PREFIX
 from console.invocations.models import Invocation, InvocationResult
 from console.invocations.run_options import DRY_RUN
 
@@ -46,22 +47,21 @@ def invocation_task_runs(invocation: Invocation, tasks: list[tuple[str, str, str
     Without parameters the frames differ only in their task id, which ``encode`` writes right after the
     type: one frame is encoded (and checked) and the others are made from it, as a dispatch to 10,000
     instances would otherwise encode the same frame 10,000 times."""
+    template = None  # the frame after its task id, when every frame but the id is the same
+    if tasks and not invocation.enable_parameter:
+        first_id = tasks[0][0]
+        text = protocol.encode(_frame(invocation, first_id, ""))
+        head = _task_run_head(first_id)
+        template = text[len(head) :] if text.startswith(head) else None  # None: encode every frame
     by_instance: dict[str, list[str]] = {}
-    if not tasks:
-        return by_instance
-    if invocation.enable_parameter:
-        for task_id, instance_id, content in tasks:
-            frame = protocol.encode(_frame(invocation, task_id, content))
-            by_instance.setdefault(instance_id, []).append(frame)
-        return by_instance
-    first_id = tasks[0][0]
-    head = f'{{"type":"task.run","task_id":"{first_id}"'
-    text = protocol.encode(_frame(invocation, first_id, ""))
-    rest = text[len(head) :] if text.startswith(head) else None  # None: encode every frame
     for task_id, instance_id, content in tasks:
-        if rest is not None and protocol.is_valid_task_id(task_id):  # a valid id needs no JSON escaping
-            frame = f'{{"type":"task.run","task_id":"{task_id}"{rest}'
+        if template is not None and protocol.is_valid_task_id(task_id):  # a valid id needs no escaping
+            frame = _task_run_head(task_id) + template
         else:
             frame = protocol.encode(_frame(invocation, task_id, content))
         by_instance.setdefault(instance_id, []).append(frame)
     return by_instance
+
+
+def _task_run_head(task_id: str) -> str:
+    return f'{TASK_RUN_PREFIX}"task_id":"{task_id}"'
