@@ -536,14 +536,17 @@ class Agent:
     def _force_to_disk(self, task_id: str) -> bool:
         """Force a task's spool to disk now (its result is unacknowledged, or a power action follows);
         False when the disk refused."""
-        if (unforced := self._unforced.pop(task_id, None)) is not None:
-            unforced.cancel()
+        self._cancel_late_force(task_id)
         try:
             self.store.make_durable(task_id)
         except OSError as exc:
             log.error("task %s: cannot force the result to disk: %s", task_id, exc)
             return False
         return True
+
+    def _cancel_late_force(self, task_id: str) -> None:
+        if (unforced := self._unforced.pop(task_id, None)) is not None:
+            unforced.cancel()
 
     def _force_unacknowledged(self, task_id: str) -> None:
         if self.store.spool(task_id).is_dir() and self._force_to_disk(task_id):
@@ -625,8 +628,7 @@ class Agent:
         if frame.task_id in self._tasks:
             log.warning("task.ack for %s, which is still running: ignored", frame.task_id)
             return
-        if (unforced := self._unforced.pop(frame.task_id, None)) is not None:
-            unforced.cancel()
+        self._cancel_late_force(frame.task_id)
         self.store.forget(frame.task_id)
         log.info("task %s acknowledged", frame.task_id)
         if (acked := self._acked.get(frame.task_id)) is not None:
