@@ -237,6 +237,7 @@ class Figures:
     began: float = 0.0
     timeline: list[str] = field(default_factory=list)  # when each fault began and ended
     slowest: list[str] = field(default_factory=list)  # the results that took longest to be final
+    restarted: list[str] = field(default_factory=list)  # processes that exited by themselves, restarted
 
     @property
     def results_lost(self) -> int:
@@ -248,7 +249,8 @@ class Figures:
             f"{len(self.faults)} ({', '.join(self.faults)}), submit errors {self.submit_errors}, "
             f"statuses {dict(sorted(self.by_status.items()))}, results lost {self.results_lost}, "
             f"duplicate runs {len(self.duplicate_runs)}, chunk gaps {len(self.chunk_gaps)}, "
-            f"settled {self.seconds_to_final:.1f} s after the last fault"
+            f"settled {self.seconds_to_final:.1f} s after the last fault, restarted by the supervisor "
+            f"{self.restarted or 'nothing'}"
         )
 
     def problems(self) -> dict[str, list[str]]:
@@ -294,6 +296,13 @@ class Stack:
         self.boot_ids: dict[str, str] = {}
         self.runs_file = workdir / "runs.log"
         self.proxy: TcpProxy | None = None
+        # What a process manager does in production (docs/deployment.md: Restart=always): a worker that
+        # exits by itself is started again. A Celery worker can exit on a lost broker connection (kombu's
+        # "Unrecoverable error" while Redis restarts). Processes a fault holds down are left alone.
+        self.held_down: set[str] = set()
+        self.restarted: list[str] = []
+        self.supervising = threading.Event()
+        self.process_lock = threading.Lock()
 
     def start(self) -> None:
         import psycopg
@@ -325,6 +334,8 @@ class Stack:
              str(self.workdir / "beat")],
         )  # fmt: skip
         self.proxy = TcpProxy(self.web_port)
+        self.supervising.set()
+        threading.Thread(target=self._supervise, name="supervisor", daemon=True).start()
         self.console = Console(self.procs, f"http://127.0.0.1:{self.web_port}")
         self.key = self.console.bootstrap()
         activation = self.console.create_activation(count=self.agent_count)
@@ -333,6 +344,16 @@ class Stack:
             name = f"agent-{n}"
             self.instance_of[name] = through_proxy.register_agent(name, activation)
             self.start_agent(name)
+
+    def _supervise(self) -> None:
+        while self.supervising.is_set():
+            time.sleep(0.5)
+            with self.process_lock:
+                if not self.supervising.is_set() or "worker" in self.held_down:
+                    continue
+                if self.worker is not None and self.worker.poll() is not None:
+                    self.restarted.append(f"worker (exit {self.worker.returncode})")
+                    self.start_worker()
 
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
         assert self.procs is not None
@@ -383,6 +404,8 @@ class Stack:
             proc.wait()
 
     def stop(self) -> None:
+        with self.process_lock:
+            self.supervising.clear()
         if self.proxy is not None:
             self.proxy.close()
         if self.procs is not None:
@@ -410,9 +433,13 @@ def inject(stack: Stack, fault: str, rng: random.Random) -> None:
         time.sleep(hold)
         stack.start_web()
     elif fault == "worker":
-        stack.sigkill(stack.worker)
+        with stack.process_lock:
+            stack.held_down.add("worker")
+            stack.sigkill(stack.worker)
         time.sleep(hold)
-        stack.start_worker()
+        with stack.process_lock:
+            stack.start_worker()
+            stack.held_down.discard("worker")
     elif fault == "redis":
         stack.redis.kill()
         time.sleep(hold)
@@ -537,6 +564,7 @@ def run_scenario(
             pass  # reported below: not final, or ran but reported not run
         figures.seconds_to_final = time.monotonic() - last_fault_at
         time.sleep(1.5)  # let the last scripts' runs-file lines and the agents' acks land
+        figures.restarted = list(stack.restarted)
         check(stack, figures)
         return figures
     finally:
