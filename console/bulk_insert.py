@@ -13,9 +13,10 @@ from typing import Any
 from django.db import connection, models
 
 
-def typed_arrays(fields: Sequence[models.Field]) -> str:
-    """One array parameter per column, typed as the column (for ``unnest``)."""
-    return ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
+def typed_arrays(fields: Sequence[models.Field], placeholder: str = "%s") -> str:
+    """One array parameter per column, typed as the column (for ``unnest``); ``%b`` asks psycopg for a
+    binary parameter (a cursor that binds on the server only)."""
+    return ", ".join(f"{placeholder}::{field.db_type(connection)}[]" for field in fields)
 
 
 def bulk_insert(template: models.Model, varying: Mapping[str, Sequence[Any]]) -> int:

@@ -4,7 +4,8 @@
   (registered here as ``__django_in``); one JSON line per case with both answers and the SQL used.
 - The report write-back (reports._write_back, one UPDATE from arrays): results changed in memory are
   written and read back; one JSON line with what was meant and what the database holds.
-- The chunk insert (reports._insert_chunks, one INSERT from arrays): binary chunks written and read back.
+- The chunk insert (reports._insert_chunks: rows or one INSERT from arrays, binary parameters): chunks
+  written and read back, and rolled back with the caller's transaction.
 - The fan-out's result insert (console.bulk_insert, one INSERT from arrays): rows against bulk_create's.
 - The times DescribeInvocations has the database format (IsoTimeText): each case of tests/iso_time_cases.py
   as the database formats it and as ``iso_time`` does."""
@@ -21,7 +22,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
 django.setup()
 
 from django.core.management import call_command  # noqa: E402
-from django.db import connection  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
 from django.db.models import CharField, Field, ForeignObject, Transform  # noqa: E402
 from django.db.models.fields.related_lookups import RelatedIn  # noqa: E402
 from django.db.models.lookups import In  # noqa: E402
@@ -154,16 +155,28 @@ chunks = [
     (result_ids[251], 1, bytes(range(256)) * 256),
     (result_ids[252], 7, "ünïcödé\n".encode()),
 ]
-reports._insert_chunks(chunks)  # large on average: row by row
+reports._insert_chunks(chunks)  # large on average: a row each
 small = [(result_ids[253], seq, b"\x00line %d\n" % seq) for seq in range(1, 101)]
 reports._insert_chunks(small)  # many small ones: one INSERT from arrays
 chunks += small
 stored_chunks = OutputChunk.objects.filter(result_id__in=result_ids[250:254]).order_by("result_id", "seq")
+try:  # both ways of inserting take part in the caller's transaction
+    with transaction.atomic():
+        reports._insert_chunks([(result_ids[254], 1, b"x" * 10_000)])
+        reports._insert_chunks([(result_ids[254], 2, b"y")])
+        inside = OutputChunk.objects.filter(result_id=result_ids[254]).count()
+        raise RuntimeError("roll back")
+except RuntimeError:
+    pass
 print(
     json.dumps(
         {
             "chunks_meant": [[r, seq, data.hex()] for r, seq, data in chunks],
             "chunks_stored": [[c.result_id, c.seq, bytes(c.data).hex()] for c in stored_chunks],
+            "rolled_back": {
+                "inside": inside,
+                "after": OutputChunk.objects.filter(result_id=result_ids[254]).count(),
+            },
         }
     )
 )

@@ -78,6 +78,11 @@ def test_chunk_insert_stores_binary_output_byte_for_byte(answers):
     assert chunks["chunks_stored"] == chunks["chunks_meant"]
 
 
+def test_chunk_insert_rolls_back_with_the_callers_transaction(answers):
+    [chunks] = [line for line in answers if "chunks_meant" in line]
+    assert chunks["rolled_back"] == {"inside": 2, "after": 0}
+
+
 def test_database_formats_every_time_as_iso_time_does(answers):
     [times] = [line["iso_times"] for line in answers if "iso_times" in line]
     assert set(times) == set(CASES)
