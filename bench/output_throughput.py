@@ -6,7 +6,8 @@ real agent processes on this machine.
 
 For each: bytes stored per second (RunCommand until every result is final and its output_size complete) and
 bytes delivered per second to a browser websocket client (the invocation page's live stream,
-/ws/invocations/<id>/, logged in as the root user) until it has every byte and every final status.
+/ws/invocations/<id>/, logged in as the root user) until it has every byte and every final status; and
+the CPU seconds each program (node, agents, PostgreSQL, ...) used meanwhile, on this machine's cores.
 
     python bench/output_throughput.py [--big-mb 100] [--fleet 200] [--each-mb 1] [--profile /tmp/prof]
 """
@@ -28,7 +29,7 @@ import websockets  # noqa: E402
 from alibabacloud_ecs20140526 import models  # noqa: E402
 
 from bench.fanout import PG_ADMIN, REDIS, start_agents  # noqa: E402
-from bench.profiling import profiled  # noqa: E402
+from bench.profiling import cpu_spent, profiled  # noqa: E402
 from tests.live import (  # noqa: E402
     PASSWORD,
     Console,
@@ -190,9 +191,9 @@ def main() -> None:
                 lambda: conn.execute(online).fetchone()[0] >= args.fleet, timeout=300, message="agents online"
             )
         time.sleep(2)
-        with profiled(node.pid, args.profile, "one-instance"):
+        with profiled(node.pid, args.profile, "one-instance"), cpu_spent("1 instance"):
             run_case(console, client, dsn, ids[:1], args.big_mb, "1 instance")
-        with profiled(node.pid, args.profile, "fleet"):
+        with profiled(node.pid, args.profile, "fleet"), cpu_spent("fleet"):
             run_case(console, client, dsn, ids, args.each_mb, f"{args.fleet} instances at once")
     except Exception:
         print(procs.dump_logs(), file=sys.stderr)

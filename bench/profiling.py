@@ -11,10 +11,12 @@ the phase runs unprofiled with a note.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
@@ -91,3 +93,52 @@ def _short(frame: str) -> str:
     name, _, where = frame.partition(" (")
     module = where.rstrip(")").rsplit("/", 1)[-1].split(":", 1)[0]
     return f"{name} ({module})" if module else name
+
+
+# Which program a process belongs to, by its command line (first match wins).
+PROGRAMS = (
+    ("daphne", "daphne node"),
+    ("celery", "celery"),
+    ("assist_agent", "agents (with their commands)"),
+    ("assist-agent", "agents (with their commands)"),
+    ("postgres", "postgresql"),
+    ("redis-server", "redis"),
+)
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _cpu_by_program() -> Counter[str]:
+    """CPU seconds per program, reaped children included (a command that ended counts for its agent)."""
+    seconds: Counter[str] = Counter()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            fields = (proc / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # ended meanwhile
+        if int(proc.name) == os.getpid():
+            program = "this benchmark (its browser)"
+        else:
+            program = next((name for key, name in PROGRAMS if key in command), "other")
+        # after the ")": state is field 0, utime 11, stime 12, cutime 13, cstime 14
+        seconds[program] += sum(int(value) for value in fields[11:15]) / CLOCK_TICKS
+    return seconds
+
+
+@contextmanager
+def cpu_spent(phase: str):
+    """Print the CPU seconds each program used during the phase (Linux /proc; elsewhere nothing)."""
+    if not Path("/proc/self/stat").exists():
+        yield
+        return
+    before, started = _cpu_by_program(), time.perf_counter()
+    try:
+        yield
+    finally:
+        spent = _cpu_by_program()
+        spent.subtract(before)
+        wall = time.perf_counter() - started
+        parts = ", ".join(f"{name} {value:.2f}" for name, value in spent.most_common() if value >= 0.01)
+        print(f"[cpu] {phase}: {sum(spent.values()):.2f} s of CPU in {wall:.2f} s: {parts}", flush=True)

@@ -3,6 +3,7 @@ from collections.abc import Set
 from django.db.models import Case, CharField, Count, F, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce
 
+from console import pg_binary
 from console.errors import NotFound
 from console.fleet.selectors import instance_ids_allowed
 from console.iam.principal import Principal
@@ -123,18 +124,15 @@ def overall_statuses(principal: Principal, invocation_ids: list[str]) -> dict[st
 
 def outputs_for(result_ids: list[str]) -> dict[str, bytes]:
     joined: dict[str, list[bytes]] = {result_id: [] for result_id in result_ids}
-    for result_id, data in OutputChunk.objects.filter(result_id__in=result_ids).values_list(
-        "result_id", "data"
-    ):
+    chunks = OutputChunk.objects.filter(result_id__in=result_ids).values_list("result_id", "data")
+    for result_id, data in pg_binary.rows(chunks):
         joined[result_id].append(bytes(data))
     return {result_id: b"".join(parts) for result_id, parts in joined.items()}
 
 
 def chunks_after(result_id: str, after_seq: int, limit: int = 500) -> list[tuple[int, bytes]]:
-    rows = OutputChunk.objects.filter(result_id=result_id, seq__gt=after_seq).values_list("seq", "data")[
-        :limit
-    ]
-    return [(seq, bytes(data)) for seq, data in rows]
+    chunks = OutputChunk.objects.filter(result_id=result_id, seq__gt=after_seq).values_list("seq", "data")
+    return [(seq, bytes(data)) for seq, data in pg_binary.rows(chunks[:limit])]
 
 
 def pending_tasks(instance_id: str) -> list[InvocationResult]:

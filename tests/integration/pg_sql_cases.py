@@ -5,7 +5,7 @@
 - The report write-back (reports._write_back, one UPDATE from arrays): results changed in memory are
   written and read back; one JSON line with what was meant and what the database holds.
 - The chunk insert (reports._insert_chunks: rows or one INSERT from arrays, binary parameters): chunks
-  written and read back, and rolled back with the caller's transaction.
+  written and read back (by the ORM and as binary rows), and rolled back with the caller's transaction.
 - The fan-out's result insert (console.bulk_insert, one INSERT from arrays): rows against bulk_create's.
 - The times DescribeInvocations has the database format (IsoTimeText): each case of tests/iso_time_cases.py
   as the database formats it and as ``iso_time`` does."""
@@ -28,7 +28,7 @@ from django.db.models.fields.related_lookups import RelatedIn  # noqa: E402
 from django.db.models.lookups import In  # noqa: E402
 
 from console.iam.models import Account  # noqa: E402
-from console.invocations import reports  # noqa: E402
+from console.invocations import reports, selectors  # noqa: E402
 from console.invocations.models import Invocation, InvocationResult, OutputChunk  # noqa: E402
 from tests import bulk_insert_cases, iso_time_cases  # noqa: E402
 
@@ -173,6 +173,10 @@ print(
         {
             "chunks_meant": [[r, seq, data.hex()] for r, seq, data in chunks],
             "chunks_stored": [[c.result_id, c.seq, bytes(c.data).hex()] for c in stored_chunks],
+            # read back as the live stream and the downloads do (binary rows)
+            "after_50": [[seq, data.hex()] for seq, data in selectors.chunks_after(result_ids[253], 50, 10)],
+            "joined": {r: data.hex() for r, data in selectors.outputs_for(result_ids[250:254]).items()},
+            "none_asked": selectors.outputs_for([]),
             "rolled_back": {
                 "inside": inside,
                 "after": OutputChunk.objects.filter(result_id=result_ids[254]).count(),

@@ -78,6 +78,17 @@ def test_chunk_insert_stores_binary_output_byte_for_byte(answers):
     assert chunks["chunks_stored"] == chunks["chunks_meant"]
 
 
+def test_output_reads_return_the_stored_bytes(answers):
+    [chunks] = [line for line in answers if "chunks_meant" in line]
+    meant = chunks["chunks_meant"]
+    assert chunks["after_50"] == [[seq, data] for result, seq, data in meant if result == "r-0253"][50:60]
+    joined = {result: "" for result, _, _ in meant}
+    for result, _, data in meant:
+        joined[result] += data
+    assert chunks["joined"] == joined
+    assert chunks["none_asked"] == {}
+
+
 def test_chunk_insert_rolls_back_with_the_callers_transaction(answers):
     [chunks] = [line for line in answers if "chunks_meant" in line]
     assert chunks["rolled_back"] == {"inside": 2, "after": 0}
