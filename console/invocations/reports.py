@@ -159,7 +159,7 @@ def _insert_chunks(chunks: list[tuple[str, int, bytes]]) -> None:
             cursor.executemany(f"{insert} VALUES (%b, %b, %b)", chunks)
         else:
             cursor.execute(
-                f"{insert} SELECT * FROM unnest({typed_arrays(columns, '%b')})",  # noqa: S608
+                f"{insert} SELECT * FROM unnest({typed_arrays(columns)})",  # noqa: S608
                 [list(column) for column in zip(*chunks, strict=True)],
             )
 
@@ -179,18 +179,19 @@ def _write_back(results: list[InvocationResult]) -> None:
         [field.get_db_prep_save(getattr(result, field.attname), connection) for field in fields] + [result.pk]
         for result in results
     ]
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            columns = [*fields, meta.pk]
-            names = ", ".join(quote(field.column) for field in columns)
-            assignments = ", ".join(f"{quote(field.column)} = v.{quote(field.column)}" for field in fields)
+    if connection.vendor == "postgresql":
+        columns = [*fields, meta.pk]
+        names = ", ".join(quote(field.column) for field in columns)
+        assignments = ", ".join(f"{quote(field.column)} = v.{quote(field.column)}" for field in fields)
+        with pg_binary.server_binding_cursor() as cursor:
             cursor.execute(
                 f"UPDATE {table} SET {assignments} FROM unnest({typed_arrays(columns)}) AS v({names}) "  # noqa: S608
                 f"WHERE {table}.{pk} = v.{pk}",
                 [list(column) for column in zip(*rows, strict=True)],
             )
-            return
-        assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+        return
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+    with connection.cursor() as cursor:
         cursor.executemany(f"UPDATE {table} SET {assignments} WHERE {pk} = %s", rows)  # noqa: S608
 
 
