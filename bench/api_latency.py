@@ -128,8 +128,9 @@ def calls(instance_id: str, invoke_id: str) -> dict[str, tuple[str, dict[str, st
 def explain(hot: dict, plans_file: Path) -> None:
     """Run each call in-process, capture its SQL, and EXPLAIN ANALYZE every SELECT."""
     from django.db import connection
-    from django.test.utils import CaptureQueriesContext
+    from psycopg import ClientCursor
 
+    from console import pg_binary
     from console.api.actions.registry import ACTIONS
     from console.api.params import Params
     from console.iam.models import User
@@ -137,18 +138,25 @@ def explain(hot: dict, plans_file: Path) -> None:
 
     principal = Principal.for_user(User.objects.get(is_root=True, account__name="acme"))
     out = []
+    captured = []  # (sql, params, bound on the server) of one call: each is explained as it was run
+
+    def record(execute, sql, query_params, many, context):
+        captured.append((sql, query_params, not isinstance(context["cursor"].cursor, ClientCursor)))
+        return execute(sql, query_params, many, context)
+
     for label, (action, params) in hot.items():
         ACTIONS[action](principal, Params(params))  # warm
-        with CaptureQueriesContext(connection) as captured:
+        captured.clear()
+        with connection.execute_wrapper(record):
             ACTIONS[action](principal, Params(params))
-        print(f"{label}: {len(captured.captured_queries)} queries", flush=True)
+        print(f"{label}: {len(captured)} queries", flush=True)
         out.append(f"===== {label} ({action} {params})")
-        for query in captured.captured_queries:
-            sql = query["sql"]
+        for sql, query_params, server_bound in captured:
             if not sql.lstrip().upper().startswith("SELECT"):
                 continue
-            with connection.cursor() as cursor:
-                cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
+            cursor = pg_binary.server_binding_cursor() if server_bound else connection.cursor()
+            with cursor:
+                cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, query_params)
                 plan = [row[0] for row in cursor.fetchall()]
             total = next((line for line in plan if line.startswith("Execution Time")), "")
             seq = [line.strip() for line in plan if "Seq Scan" in line and any(t in line for t in BIG_TABLES)]

@@ -22,10 +22,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
 django.setup()
 
 from django.core.management import call_command  # noqa: E402
-from django.db import connection, transaction  # noqa: E402
+from django.db import IntegrityError, connection, transaction  # noqa: E402
 from django.db.models import CharField, Field, ForeignObject, Transform  # noqa: E402
 from django.db.models.fields.related_lookups import RelatedIn  # noqa: E402
 from django.db.models.lookups import In  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from console.iam.models import Account  # noqa: E402
 from console.invocations import reports, selectors  # noqa: E402
@@ -168,9 +169,22 @@ try:  # both ways of inserting take part in the caller's transaction
         raise RuntimeError("roll back")
 except RuntimeError:
     pass
+# The binary cursor is Django's wrapper: the query log sees it, errors are Django's.
+with CaptureQueriesContext(connection) as captured:
+    selectors.chunks_after(result_ids[253], 0, 1)
+try:
+    with transaction.atomic():
+        reports._insert_chunks([(result_ids[250], 1, b"seq 1 again")])
+    duplicate = "stored"
+except IntegrityError:
+    duplicate = "IntegrityError"
 print(
     json.dumps(
         {
+            "through_django": {
+                "logged": [q["sql"] for q in captured.captured_queries],
+                "duplicate": duplicate,
+            },
             "chunks_meant": [[r, seq, data.hex()] for r, seq, data in chunks],
             "chunks_stored": [[c.result_id, c.seq, bytes(c.data).hex()] for c in stored_chunks],
             # read back as the live stream and the downloads do (binary rows)

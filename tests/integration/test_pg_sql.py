@@ -89,6 +89,13 @@ def test_output_reads_return_the_stored_bytes(answers):
     assert chunks["none_asked"] == {}
 
 
+def test_binary_cursor_goes_through_djangos_query_log_and_errors(answers):
+    [chunks] = [line for line in answers if "chunks_meant" in line]
+    [logged] = chunks["through_django"]["logged"]
+    assert "invocations_outputchunk" in logged
+    assert chunks["through_django"]["duplicate"] == "IntegrityError"
+
+
 def test_chunk_insert_rolls_back_with_the_callers_transaction(answers):
     [chunks] = [line for line in answers if "chunks_meant" in line]
     assert chunks["rolled_back"] == {"inside": 2, "after": 0}
