@@ -12,24 +12,26 @@ from pathlib import Path
 import pytest
 
 from console.lookups import ARRAY_FROM
-from tests.integration.test_production_mode import database  # noqa: F401  (fixture)
+from tests.integration.test_production_mode import scratch_database
 from tests.iso_time_cases import CASES
 
 pytestmark = [pytest.mark.integration]
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def answers(database, tmp_path):  # noqa: F811
-    env = dict(os.environ, DATABASE_URL=database, ASSIST_DATA_DIR=str(tmp_path))
-    done = subprocess.run(
-        [sys.executable, str(Path(__file__).with_name("pg_sql_cases.py"))],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+@pytest.fixture(scope="module")
+def answers(tmp_path_factory):
+    """Every case's answers, from one run of pg_sql_cases.py on one scratch database for the module."""
+    with scratch_database() as database:
+        env = dict(os.environ, DATABASE_URL=database, ASSIST_DATA_DIR=str(tmp_path_factory.mktemp("pg-sql")))
+        done = subprocess.run(
+            [sys.executable, str(Path(__file__).with_name("pg_sql_cases.py"))],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
     assert done.returncode == 0, done.stderr[-3000:]
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     assert lines[-1] == {"vendor": "postgresql"}

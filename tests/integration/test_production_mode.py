@@ -5,6 +5,7 @@ import base64
 import os
 import secrets
 import sys
+from contextlib import contextmanager
 
 import pytest
 from alibabacloud_ecs20140526 import models
@@ -28,17 +29,26 @@ def _redis_check():
     redis.Redis.from_url(REDIS, socket_connect_timeout=3).ping()
 
 
-@pytest.fixture
-def database():
+@contextmanager
+def scratch_database():
+    """The URL of a new, empty PostgreSQL database, dropped afterwards."""
     require_service("PostgreSQL", _pg_check)
     import psycopg
 
     name = "assist_it_" + secrets.token_hex(4)
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    yield PG_ADMIN.rsplit("/", 1)[0] + "/" + name
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database():
+    with scratch_database() as url:
+        yield url
 
 
 @pytest.fixture
