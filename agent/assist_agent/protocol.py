@@ -1,4 +1,4 @@
-"""The agent protocol, version 1: frames, validation, chunking, gap detection and reconnect delays.
+"""The agent protocol: frames, validation, chunking, gap detection and reconnect delays.
 
 Sans-I/O: this module does no networking, file access, threading or asyncio. The agent
 (``assist_agent.runner``) and the console's gateway consumer both wrap it, so both sides build and
@@ -7,6 +7,8 @@ parse frames the same way. ``docs/agent-protocol.md`` describes the wire format.
 - ``encode(frame) -> str`` turns a frame dataclass into one compact JSON text message; it validates
   the frame first, so a side never sends what the other would refuse.
 - ``decode(text) -> frame`` parses and validates strictly; anything wrong raises ``ProtocolError``.
+- ``encode_binary(output) -> bytes`` / ``decode_binary(message)``: ``task.output`` as one binary message
+  (protocol 4), a JSON header line followed by the raw bytes.
 - ``Chunker`` numbers output chunks, ``OutputAssembler``/``missing`` find gaps, ``backoff`` yields
   reconnect delays.
 """
@@ -34,8 +36,9 @@ __all__ = [
     "ProtocolError", "TaskAck", "TaskOutput", "TaskResend", "TaskResult", "TaskRun", "TaskStarted",
     "TaskStop", "Welcome",
     "TERMINATION_MODES", "TERMINATION_PROCESS", "TERMINATION_PROCESS_TREE",
-    "backoff", "decode", "encode", "is_valid_task_id", "missing", "task_run_for_peer",
-    "task_run_missing_feature", "LAUNCHER_PROTOCOL", "DRY_RUN_PROTOCOL", "MAX_LAUNCHER_BYTES",
+    "backoff", "decode", "decode_binary", "encode", "encode_binary", "is_valid_task_id", "missing",
+    "task_run_for_peer", "task_run_missing_feature", "LAUNCHER_PROTOCOL", "DRY_RUN_PROTOCOL",
+    "MAX_LAUNCHER_BYTES", "BINARY_OUTPUT_PROTOCOL", "TASK_RUN_PROTOCOL",
     # file transfers (docs/agent-protocol.md, "File transfers")
     "FILE_SEND", "FILE_READ", "FILE_DATA", "FILE_RESULT", "FILE_ABORT", "FILE_STATUSES", "MAX_FILE_READ",
     "FileAbort", "FileData", "FileRead", "FileResult", "FileSend",
@@ -52,11 +55,15 @@ __all__ = [
 
 # 2: task.run may carry the optional fields termination_mode, container_id and container_name.
 # 3: task.run may carry the optional fields launcher and dry_run.
-PROTOCOL_VERSION = 3
+# 4: welcome may carry the console's protocol; when it says 4 or more, task.output may travel as one
+#    binary message (encode_binary): no Base64, no JSON string of the chunk, no UTF-8 check of it.
+PROTOCOL_VERSION = 4
 MAX_LAUNCHER_BYTES = 1024  # the API's limit on Launcher (launcher.py checks it too)
 # The first protocol whose agents run each optional task.run field (task_run_for_peer).
 LAUNCHER_PROTOCOL = 3
 DRY_RUN_PROTOCOL = 3
+BINARY_OUTPUT_PROTOCOL = 4  # welcome.protocol from which the agent sends task.output as binary
+TASK_RUN_PROTOCOL = 3  # the last protocol that changed task.run: older agents get it rewritten
 MAX_FRAME_BYTES = 1 << 20  # 1 MiB of UTF-8 JSON per frame, either direction
 CHUNK_SIZE = 64 * 1024  # raw output bytes per task.output frame at most
 MAX_RESEND_SEQS = 4096  # seqs asked for in one task.resend at most
@@ -224,6 +231,9 @@ class Welcome:
     type: ClassVar[str] = WELCOME
     instance_id: str
     heartbeat_interval: float
+    # Optional since protocol 4 (see _OPTIONAL): the console's protocol, said only to an agent whose hello
+    # said 4 or more (an older agent refuses the field); 0 when absent: a console before protocol 4.
+    protocol: int = 0
 
 
 TERMINATION_PROCESS = "Process"  # on timeout or stop, kill the script's process only
@@ -686,7 +696,7 @@ _SCHEMAS: dict[str, tuple[tuple[str, _Check], ...]] = {
         ("finished_at", _time),
         ("last_seq", _int_min(0)),
     ),
-    WELCOME: (("instance_id", _nonempty_str), ("heartbeat_interval", _positive)),
+    WELCOME: (("instance_id", _nonempty_str), ("heartbeat_interval", _positive), ("protocol", _int_min(1))),
     TASK_RUN: (
         ("task_id", _task_id),
         ("command_type", _nonempty_str),
@@ -809,6 +819,7 @@ _SCHEMAS.update(
 # fields").
 _OPTIONAL: dict[str, dict[str, object]] = {
     HELLO: {"time_zone": ""},
+    WELCOME: {"protocol": 0},
     TASK_RUN: {
         "termination_mode": TERMINATION_PROCESS_TREE,
         "container_id": "",
@@ -866,6 +877,15 @@ def decode(text: str | bytes, *, sender: Literal["agent", "console"] | None = No
     size = len(text) if len(text) > MAX_FRAME_BYTES else len(text.encode() if isinstance(text, str) else text)
     if size > MAX_FRAME_BYTES:
         raise ProtocolError(FRAME_TOO_LARGE, f"frame is {size} bytes, the limit is {MAX_FRAME_BYTES}")
+    type_, obj = _typed_object(text, sender)
+    frame: Frame = _CLASSES[type_](**_check_fields(type_, obj))
+    return frame
+
+
+def _typed_object(
+    text: str | bytes, sender: Literal["agent", "console"] | None
+) -> tuple[str, dict[str, Any]]:
+    """The JSON object of a frame without its "type", and that type, checked against ``sender``."""
     if isinstance(text, (bytes, bytearray)):
         try:
             text = bytes(text).decode("utf-8")
@@ -888,8 +908,7 @@ def decode(text: str | bytes, *, sender: Literal["agent", "console"] | None = No
         raise ProtocolError(UNKNOWN_TYPE, f"frame type {type_!r} is not sent by an agent", type_)
     if sender == "console" and type_ not in CONSOLE_FRAME_TYPES:
         raise ProtocolError(UNKNOWN_TYPE, f"frame type {type_!r} is not sent by the console", type_)
-    frame: Frame = _CLASSES[type_](**_check_fields(type_, obj))
-    return frame
+    return type_, obj
 
 
 def _to_json(value: object) -> object:
@@ -909,15 +928,17 @@ def encode(frame: Frame) -> str:
     if type_ not in _CLASSES or not isinstance(frame, _CLASSES[type_]):
         raise ProtocolError(UNKNOWN_TYPE, f"not a protocol frame: {frame!r}")
     body = {f.name: _to_json(getattr(frame, f.name)) for f in fields(frame)}
+    # An optional field holding its default is left out (and not checked: the default of welcome's
+    # protocol, 0, means "not said" and is not a value the wire may carry).
+    for name, default in _OPTIONAL.get(type_, {}).items():
+        if body.get(name) == default:
+            del body[name]
     if isinstance(frame, (TaskOutput, FileData)):
         if not isinstance(frame.data, (bytes, bytearray)):
             raise ProtocolError(INVALID_FIELD, f"{type_}.data must be bytes", type_)
         _check_fields(type_, {**body, "data": ""})  # data comes from b64encode: no need to decode it back
     else:
         _check_fields(type_, body)
-    for name, default in _OPTIONAL.get(type_, {}).items():
-        if body.get(name) == default:
-            del body[name]
     obj: dict[str, object] = {"type": type_, **body}
     try:
         text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
@@ -929,6 +950,55 @@ def encode(frame: Frame) -> str:
             FRAME_TOO_LARGE, f"{type_} frame is {size} bytes, the limit is {MAX_FRAME_BYTES}", type_
         )
     return text
+
+
+# A binary message holds one task.output: its JSON header (type, task_id, seq) on one line, then the raw
+# bytes of the chunk. json.dumps never writes a raw newline, so the first b"\n" ends the header.
+_BINARY_HEADER_END = b"\n"
+_MAX_BINARY_HEADER = 256  # type, a task id of at most 64 characters and a seq fit with room to spare
+
+
+def encode_binary(frame: TaskOutput) -> bytes:
+    """``task.output`` as one binary message (protocol 4), validated as ``encode`` validates it."""
+    if not isinstance(frame, TaskOutput):
+        raise ProtocolError(UNKNOWN_TYPE, f"only task.output travels as binary, not {frame!r}")
+    if not isinstance(frame.data, (bytes, bytearray)):
+        raise ProtocolError(INVALID_FIELD, f"{TASK_OUTPUT}.data must be bytes", TASK_OUTPUT)
+    _check_fields(TASK_OUTPUT, {"task_id": frame.task_id, "seq": frame.seq, "data": ""})
+    header = json.dumps(
+        {"type": TASK_OUTPUT, "task_id": frame.task_id, "seq": frame.seq}, separators=(",", ":")
+    )
+    message = header.encode() + _BINARY_HEADER_END + frame.data
+    if len(message) > MAX_FRAME_BYTES:
+        raise ProtocolError(
+            FRAME_TOO_LARGE,
+            f"{TASK_OUTPUT} frame is {len(message)} bytes, the limit is {MAX_FRAME_BYTES}",
+            TASK_OUTPUT,
+        )
+    return message
+
+
+def decode_binary(message: bytes, *, sender: Literal["agent", "console"] | None = None) -> TaskOutput:
+    """Parse and validate one binary message (``encode_binary``); anything wrong raises ``ProtocolError``.
+
+    Only ``task.output`` travels as binary, so only agents send binary messages."""
+    if len(message) > MAX_FRAME_BYTES:
+        raise ProtocolError(FRAME_TOO_LARGE, f"frame is {len(message)} bytes, the limit is {MAX_FRAME_BYTES}")
+    end = message.find(_BINARY_HEADER_END, 0, _MAX_BINARY_HEADER)
+    if end < 0:
+        raise ProtocolError(
+            MALFORMED_FRAME,
+            "a binary frame must start with a JSON header line (task.output's type, task_id, seq)",
+        )
+    type_, header = _typed_object(message[:end], sender)
+    if type_ != TASK_OUTPUT:
+        raise ProtocolError(UNKNOWN_TYPE, f"only {TASK_OUTPUT} may be a binary frame, not {type_!r}", type_)
+    if "data" in header:
+        raise ProtocolError(
+            INVALID_FIELD, f"{TASK_OUTPUT}: data follows the header line of a binary frame", type_
+        )
+    fields_ = _check_fields(TASK_OUTPUT, {**header, "data": ""})
+    return TaskOutput(task_id=fields_["task_id"], seq=fields_["seq"], data=bytes(message[end + 1 :]))
 
 
 def task_run_for_peer(frame: TaskRun, peer_protocol: int) -> TaskRun | None:

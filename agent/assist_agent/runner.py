@@ -102,12 +102,13 @@ class Agent:
         self._session_jobs: set[asyncio.Task[Any]] = set()
         self._ws: wsclient.Connection | None = None  # the open connection after welcome, else None
         self._welcomed_at: float | None = None
-        self._outbox: asyncio.Queue[str] | None = None
+        self._outbox: asyncio.Queue[str | bytes] | None = None
+        self._binary_output = False  # this connection's console takes task.output as binary (protocol 4)
         self._backlog = 0
         # Running tasks whose live output outran the outbox: the first chunk number not queued yet (the
         # sender catches up from the spool), and their result, held until the chunks before it are queued.
         self._lagging: dict[str, int] = {}
-        self._held_results: dict[str, str] = {}
+        self._held_results: dict[str, str | bytes] = {}
         self._last_prune = 0.0
         self.terminals = Terminals(self._send)  # interactive sessions (terminal.py)
         self.files = FileTransfers(store.root, send=self._send)
@@ -299,8 +300,9 @@ class Agent:
         log.info("connected to %s (heartbeat every %g s)", self.url, interval)
         ws.set_ping_interval(ping_interval_after_welcome(interval))
 
-        queue: asyncio.Queue[str] = asyncio.Queue()
+        queue: asyncio.Queue[str | bytes] = asyncio.Queue()
         self._ws, self._outbox, self._backlog = ws, queue, 0
+        self._binary_output = first.protocol >= protocol.BINARY_OUTPUT_PROTOCOL
         jobs = [
             asyncio.create_task(self._sender(ws, queue)),
             asyncio.create_task(self._heartbeat(interval)),
@@ -348,7 +350,7 @@ class Agent:
         if queue is None:
             return
         try:
-            text = protocol.encode(frame)
+            text = self._encode(frame)
         except protocol.ProtocolError as exc:  # a bug: never let it stop a task
             log.error("cannot encode %s: %s", frame.type, exc)
             return
@@ -366,11 +368,16 @@ class Agent:
             return
         self._queue(queue, text)
 
-    def _queue(self, queue: asyncio.Queue[str], text: str) -> None:
+    def _encode(self, frame: protocol.Frame) -> str | bytes:
+        if self._binary_output and isinstance(frame, protocol.TaskOutput):
+            return protocol.encode_binary(frame)
+        return protocol.encode(frame)
+
+    def _queue(self, queue: asyncio.Queue[str | bytes], text: str | bytes) -> None:
         self._backlog += len(text)
         queue.put_nowait(text)
 
-    async def _sender(self, ws: wsclient.Connection, queue: asyncio.Queue[str]) -> None:
+    async def _sender(self, ws: wsclient.Connection, queue: asyncio.Queue[str | bytes]) -> None:
         try:
             while True:
                 if self._lagging and self._backlog <= OUTBOX_LIMIT // 2:
@@ -381,7 +388,7 @@ class Agent:
         except ConnectionClosed:
             pass  # the receive loop notices too and ends the session
 
-    def _catch_up(self, queue: asyncio.Queue[str]) -> None:
+    def _catch_up(self, queue: asyncio.Queue[str | bytes]) -> None:
         """Queue lagging tasks' chunks from the spool while the outbox has room; a task whose spool is
         all queued is live again (its held result, if it ended, goes right after its last chunk)."""
         for task_id, first in list(self._lagging.items()):
@@ -393,9 +400,7 @@ class Agent:
                 if data is None:  # not spooled (disk trouble): the console asks for it, gets it empty
                     log.error("task %s: chunk %d is not in the spool", task_id, seq)
                 else:
-                    self._queue(
-                        queue, protocol.encode(protocol.TaskOutput(task_id=task_id, seq=seq, data=data))
-                    )
+                    self._queue(queue, self._encode(protocol.TaskOutput(task_id=task_id, seq=seq, data=data)))
                 next_seq = seq + 1
             if next_seq <= last:
                 self._lagging[task_id] = next_seq
@@ -668,7 +673,7 @@ class Agent:
                     # Should not happen; an empty chunk lets the console complete the task anyway.
                     log.error("task %s: chunk %d is not in the spool; sending it empty", task_id, seq)
                     data = b""
-                await ws.send(protocol.encode(protocol.TaskOutput(task_id=task_id, seq=seq, data=data)))
+                await ws.send(self._encode(protocol.TaskOutput(task_id=task_id, seq=seq, data=data)))
             if task_id not in self._tasks and (result := self.store.read_result(task_id)):
                 await ws.send(protocol.encode(result))
         except ConnectionClosed:

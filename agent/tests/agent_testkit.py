@@ -20,10 +20,18 @@ SECRET = "test-secret"
 
 
 class FakeConsole:
-    """Accepts the agent's hello, answers welcome, and queues every later frame for the test."""
+    """Accepts the agent's hello, answers welcome, and queues every later frame for the test.
 
-    def __init__(self, heartbeat_interval: float = 30.0) -> None:
+    It speaks ``console_protocol`` as the real console does: an agent of protocol 4 or more is told the
+    console's protocol in welcome, and may then send binary ``task.output`` messages (counted in
+    ``binary_messages``); an older console (3) says nothing, and a binary message is then a failure."""
+
+    def __init__(
+        self, heartbeat_interval: float = 30.0, console_protocol: int = protocol.PROTOCOL_VERSION
+    ) -> None:
         self.heartbeat_interval = heartbeat_interval
+        self.console_protocol = console_protocol
+        self.binary_messages = 0
         self.port = 0
         self.hellos: list[protocol.Hello] = []
         self.frames: asyncio.Queue[protocol.Frame] = asyncio.Queue()
@@ -51,12 +59,21 @@ class FakeConsole:
         hello = protocol.decode(await ws.recv(), sender="agent")
         assert isinstance(hello, protocol.Hello)
         self.hellos.append(hello)
-        await ws.send(protocol.encode(protocol.Welcome(hello.instance_id, self.heartbeat_interval)))
+        says_protocol = min(self.console_protocol, hello.protocol) >= protocol.BINARY_OUTPUT_PROTOCOL
+        welcome = protocol.Welcome(
+            hello.instance_id, self.heartbeat_interval, protocol=self.console_protocol if says_protocol else 0
+        )
+        await ws.send(protocol.encode(welcome))
         self.ws = ws
         self.connected.set()
         async for message in ws:
             await self.reading.wait()
-            frame = protocol.decode(message, sender="agent")
+            if isinstance(message, bytes):
+                assert says_protocol, "a binary message to a console that did not say protocol 4"
+                self.binary_messages += 1
+                frame = protocol.decode_binary(message, sender="agent")
+            else:
+                frame = protocol.decode(message, sender="agent")
             self.seen.append(frame)
             await self.frames.put(frame)
 

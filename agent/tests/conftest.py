@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from agent_testkit import AgentProcess, FakeConsole
+from assist_agent import protocol
 
 
 @pytest.fixture
@@ -23,9 +24,13 @@ def agent(tmp_path: Path) -> Iterator[AgentProcess]:
 def console_test(agent: AgentProcess) -> Callable[..., None]:
     """Run ``body(console, agent)`` in an event loop with a started console and agent."""
 
-    def runner(body: Callable[[FakeConsole, AgentProcess], Any], heartbeat_interval: float = 30.0) -> None:
+    def runner(
+        body: Callable[[FakeConsole, AgentProcess], Any],
+        heartbeat_interval: float = 30.0,
+        console_protocol: int = protocol.PROTOCOL_VERSION,
+    ) -> None:
         async def main() -> None:
-            console = FakeConsole(heartbeat_interval)
+            console = FakeConsole(heartbeat_interval, console_protocol)
             await console.start()
             agent.register(console.port)
             agent.start()

@@ -26,7 +26,7 @@ ROUND_TRIPS = [
         '{"type":"hello","instance_id":"mi-0123","secret":"s3cr3t","agent_version":"0.1.0",'
         '"os_type":"Linux","os_name":"Debian GNU/Linux 12 (bookworm)","hostname":"web-1",'
         '"ips":["10.0.0.5","fd00::5"],"boot_id":"dee4d5da-4ed3-4b55-96db-4b21ee9937ae",'
-        '"held_tasks":["t-1:mi-0123","t-2.x_y"],"protocol":3}',
+        '"held_tasks":["t-1:mi-0123","t-2.x_y"],"protocol":4}',
     ),
     (p.Heartbeat(), '{"type":"heartbeat"}'),
     (
@@ -73,6 +73,10 @@ ROUND_TRIPS = [
     (
         p.Welcome(instance_id="mi-0123", heartbeat_interval=30.0),
         '{"type":"welcome","instance_id":"mi-0123","heartbeat_interval":30.0}',
+    ),
+    (  # protocol 4: the console says its protocol to an agent of 4 or more
+        p.Welcome(instance_id="mi-0123", heartbeat_interval=30.0, protocol=4),
+        '{"type":"welcome","instance_id":"mi-0123","heartbeat_interval":30.0,"protocol":4}',
     ),
     (
         p.TaskRun(
@@ -276,6 +280,16 @@ MALFORMED = [
     ("held task id bad", _with(json.loads(ROUND_TRIPS[0][1]), held_tasks=["a/b"]), "InvalidField"),
     ("ips not strings", _with(json.loads(ROUND_TRIPS[0][1]), ips=[1]), "InvalidField"),
     ("protocol zero", _with(json.loads(ROUND_TRIPS[0][1]), protocol=0), "InvalidField"),
+    (
+        "welcome protocol zero",
+        '{"type":"welcome","instance_id":"m","heartbeat_interval":1,"protocol":0}',
+        "InvalidField",
+    ),
+    (
+        "welcome protocol a string",
+        '{"type":"welcome","instance_id":"m","heartbeat_interval":1,"protocol":"4"}',
+        "InvalidField",
+    ),
     ("empty secret", _with(json.loads(ROUND_TRIPS[0][1]), secret=""), "InvalidField"),
     (
         "heartbeat interval negative",
@@ -450,3 +464,85 @@ def test_backoff_jitter_uses_the_rng_each_time() -> None:
     values = iter([0.1, 0.9, 0.3])
     delays = list(itertools.islice(p.backoff(rng=lambda: next(values)), 3))
     assert delays == pytest.approx([0.1, 1.8, 1.2])
+
+
+# --- binary task.output (protocol 4) -------------------------------------------------------------------
+
+BINARY_ROUND_TRIPS = [
+    (
+        p.TaskOutput(task_id="t-1", seq=1, data=b"hello\n\xff\x00"),
+        b'{"type":"task.output","task_id":"t-1","seq":1}\nhello\n\xff\x00',
+    ),
+    (p.TaskOutput(task_id="t-1", seq=7, data=b""), b'{"type":"task.output","task_id":"t-1","seq":7}\n'),
+    (
+        p.TaskOutput(task_id="t-1", seq=2, data=b"\n\n{}\n"),
+        b'{"type":"task.output","task_id":"t-1","seq":2}\n\n\n{}\n',
+    ),
+    (
+        p.TaskOutput(task_id="t" * 64, seq=2**40, data=bytes(range(256)) * 256),
+        b'{"type":"task.output","task_id":"' + b"t" * 64 + b'","seq":1099511627776}\n'
+        + bytes(range(256)) * 256,
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("frame", "wire"), BINARY_ROUND_TRIPS, ids=range(len(BINARY_ROUND_TRIPS)))
+def test_binary_output_round_trip_is_byte_exact(frame: p.TaskOutput, wire: bytes) -> None:
+    assert p.encode_binary(frame) == wire
+    assert p.decode_binary(wire, sender="agent") == frame
+    assert p.decode_binary(bytearray(wire)) == frame
+    # the same chunk as a text frame decodes to the same frame: the console takes either
+    assert p.decode(p.encode(frame), sender="agent") == frame
+
+
+HEADER = b'{"type":"task.output","task_id":"t-1","seq":1}'
+BINARY_MALFORMED = [
+    ("no header line", HEADER + b"data", "MalformedFrame"),
+    ("empty", b"", "MalformedFrame"),
+    ("header line too long", HEADER[:-1] + b" " * 300 + b"}\nx", "MalformedFrame"),
+    ("header not json", b"{nope\nx", "MalformedFrame"),
+    ("header not utf-8", b'{"type":"task.output","task_id":"\xff","seq":1}\nx', "MalformedFrame"),
+    ("header an array", b"[]\nx", "MalformedFrame"),
+    ("header without type", b'{"task_id":"t-1","seq":1}\nx', "MalformedFrame"),
+    ("a text frame sent as binary", b'{"type":"heartbeat"}', "MalformedFrame"),
+    ("heartbeat as binary", b'{"type":"heartbeat"}\n', "UnknownType"),
+    ("a console frame as binary", b'{"type":"task.ack","task_id":"t-1"}\n', "UnknownType"),
+    ("data in the header", b'{"type":"task.output","task_id":"t-1","seq":1,"data":""}\nx', "InvalidField"),
+    ("seq missing", b'{"type":"task.output","task_id":"t-1"}\nx', "InvalidField"),
+    ("seq zero", b'{"type":"task.output","task_id":"t-1","seq":0}\nx', "InvalidField"),
+    ("task id bad", b'{"type":"task.output","task_id":"../x","seq":1}\nx', "InvalidField"),
+    ("extra field", b'{"type":"task.output","task_id":"t-1","seq":1,"at":2}\nx', "InvalidField"),
+    ("too large", HEADER + b"\n" + b"x" * p.MAX_FRAME_BYTES, "FrameTooLarge"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("message", "code"), [(m, c) for _, m, c in BINARY_MALFORMED], ids=[n for n, _, _ in BINARY_MALFORMED]
+)
+def test_malformed_binary_messages_raise_the_right_code(message: bytes, code: str) -> None:
+    with pytest.raises(p.ProtocolError) as info:
+        p.decode_binary(message, sender="agent")
+    assert info.value.code == code
+
+
+def test_the_agent_refuses_a_binary_task_output_from_the_console() -> None:
+    with pytest.raises(p.ProtocolError) as info:
+        p.decode_binary(HEADER + b"\nx", sender="console")
+    assert info.value.code == "UnknownType"
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        (p.TaskOutput(task_id="t/1", seq=1, data=b"x"), "InvalidField"),
+        (p.TaskOutput(task_id="t-1", seq=0, data=b"x"), "InvalidField"),
+        (p.TaskOutput(task_id="t-1", seq=1, data="text"), "InvalidField"),  # type: ignore[arg-type]
+        (p.TaskOutput(task_id="t-1", seq=1, data=b"x" * p.MAX_FRAME_BYTES), "FrameTooLarge"),
+        (p.Heartbeat(), "UnknownType"),
+    ],
+    ids=["bad task id", "seq zero", "data not bytes", "too large", "not task.output"],
+)
+def test_encode_binary_refuses_what_decode_binary_would(frame: p.Frame, code: str) -> None:
+    with pytest.raises(p.ProtocolError) as info:
+        p.encode_binary(frame)  # type: ignore[arg-type]
+    assert info.value.code == code

@@ -78,8 +78,8 @@ def test_an_unknown_field_is_still_refused() -> None:
         p.decode(json.dumps({**BASE, "oss_output_delivery": "x"}), sender="console")
 
 
-def test_the_hello_says_protocol_3() -> None:
-    assert p.PROTOCOL_VERSION == 3
+def test_the_hello_says_protocol_4() -> None:
+    assert p.PROTOCOL_VERSION == 4
 
 
 @pytest.mark.parametrize(

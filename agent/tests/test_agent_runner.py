@@ -183,7 +183,8 @@ def test_redelivered_task_runs_once(console_test, tmp_path: Path) -> None:
     console_test(body)
 
 
-def test_cut_then_reconnect_resends_result_and_chunks(console_test) -> None:
+@pytest.mark.parametrize("console_protocol", [3, 4])
+def test_cut_then_reconnect_resends_result_and_chunks(console_test, console_protocol: int) -> None:
     async def body(console: FakeConsole, agent: AgentProcess) -> None:
         await console.send(run_task("t-cut", "echo hello"))
         output, result = await console.collect_task("t-cut")
@@ -203,8 +204,10 @@ def test_cut_then_reconnect_resends_result_and_chunks(console_test) -> None:
         await console.send(TaskAck("t-cut"))
         await asyncio.sleep(0.3)
         assert not (agent.state_dir / "spool" / "t-cut").exists()
+        # both chunks (the live one and the resent one) were binary messages for a console of protocol 4
+        assert console.binary_messages == (2 if console_protocol >= 4 else 0)
 
-    console_test(body)
+    console_test(body, console_protocol=console_protocol)
 
 
 def test_bad_frames_from_the_console_are_ignored(console_test) -> None:
@@ -269,7 +272,10 @@ def test_agent_restart_reports_interrupted_tasks(console_test) -> None:
     console_test(body_restart)
 
 
-def test_output_faster_than_the_console_reads_arrives_once_in_order_before_its_result(console_test) -> None:
+@pytest.mark.parametrize("console_protocol", [3, 4])
+def test_output_faster_than_the_console_reads_arrives_once_in_order_before_its_result(
+    console_test, console_protocol: int
+) -> None:
     """A task prints 40 MB while the console does not read: the agent queues at most its outbox limit and
     leaves the rest in the spool, then sends it from there once the console reads again, in order and
     before the result, so the console never has to ask for a chunk again (task.resend)."""
@@ -291,5 +297,7 @@ def test_output_faster_than_the_console_reads_arrives_once_in_order_before_its_r
         assert [f.seq for f in outputs] == list(range(1, result.last_seq + 1))  # once each, in order
         assert sum(len(f.data) for f in outputs) == size
         assert console.seen.index(result) > console.seen.index(outputs[-1])  # the result after its output
+        # live and caught up from the spool alike: binary for a console of protocol 4, text before
+        assert console.binary_messages == (len(outputs) if console_protocol >= 4 else 0)
 
-    console_test(body)
+    console_test(body, console_protocol=console_protocol)

@@ -117,7 +117,14 @@ class AgentConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_POLICY_VIOLATION)
             return
         try:
-            frame = protocol.decode(text_data if text_data is not None else bytes_data or b"", sender="agent")
+            if text_data is not None:
+                frame = protocol.decode(text_data, sender="agent")
+            elif (
+                self.instance_id is None
+            ):  # a binary message before hello: only agents of protocol 4 send them
+                raise protocol.ProtocolError(protocol.MALFORMED_FRAME, "the first frame must be a text hello")
+            else:
+                frame = protocol.decode_binary(bytes_data or b"", sender="agent")
         except protocol.ProtocolError as error:
             logger.warning("agent %s sent a malformed frame: %s", self.instance_id or self.peer, error)
             await self._send_frame(protocol.Error(code=error.code, message=error.message, ref=error.ref))
@@ -185,7 +192,12 @@ class AgentConsumer(AsyncWebsocketConsumer):
         self.resend_asked_at: dict[str, float] = {}
         await self._send_frame(
             protocol.Welcome(
-                instance_id=instance.id, heartbeat_interval=float(settings.ASSIST_HEARTBEAT_INTERVAL)
+                instance_id=instance.id,
+                heartbeat_interval=float(settings.ASSIST_HEARTBEAT_INTERVAL),
+                # said only to an agent that knows the field: an older one refuses the welcome
+                protocol=protocol.PROTOCOL_VERSION
+                if frame.protocol >= protocol.BINARY_OUTPUT_PROTOCOL
+                else 0,
             )
         )
         # Join the delivery routes only after welcome: a task.run before it makes the agent drop
@@ -249,7 +261,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
         return outcome
 
     async def _send_texts(self, frames: list[str]) -> None:
-        if self.peer_protocol < protocol.PROTOCOL_VERSION:
+        if self.peer_protocol < protocol.TASK_RUN_PROTOCOL:
             frames = await self._for_older_agent(frames)
         for frame in frames:
             await self.send(text_data=frame)
