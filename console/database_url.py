@@ -15,13 +15,19 @@ from typing import Any
 
 import dj_database_url
 
-POOLABLE_ENGINES = ("django.db.backends.postgresql",)
+DJANGO_POSTGRESQL = "django.db.backends.postgresql"
+# Django's PostgreSQL backend without the health check of a connection that has just served
+# (console/pg_backend/base.py).
+POSTGRESQL = "console.pg_backend"
+POOLABLE_ENGINES = (POSTGRESQL,)
 
 
 def database_from_url(url: str, *, pooled: bool, pool_size: int) -> dict[str, Any]:
     """Django's DATABASES entry for ``url``; a pool of at most ``pool_size`` connections when ``pooled``
     and the database is PostgreSQL (other engines keep persistent connections)."""
     database: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True))
+    if database["ENGINE"] == DJANGO_POSTGRESQL:
+        database["ENGINE"] = POSTGRESQL
     if pooled and database["ENGINE"] in POOLABLE_ENGINES:
         # Django refuses persistent connections with a pool: a closed connection goes back to it.
         database["CONN_MAX_AGE"] = 0

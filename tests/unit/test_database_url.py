@@ -28,6 +28,10 @@ def test_only_a_pooled_postgresql_database_gets_a_pool(url, pooled, max_age, poo
     assert database["CONN_MAX_AGE"] == max_age
     assert database.get("OPTIONS", {}).get("pool") == pool
     assert database["CONN_HEALTH_CHECKS"] is True
+    # Django's PostgreSQL backend without the check of a connection that has just served (pg_backend)
+    assert database["ENGINE"] == (
+        "django.db.backends.sqlite3" if url.startswith("sqlite") else "console.pg_backend"
+    )
 
 
 def test_pool_keeps_options_given_in_the_url():
