@@ -39,3 +39,8 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+# Last: everything above is built once and lives as long as the process (console/gc_tuning.py).
+from console.gc_tuning import tune_for_long_lived_connections  # noqa: E402
+
+tune_for_long_lived_connections()
