@@ -119,9 +119,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
         try:
             if text_data is not None:
                 frame = protocol.decode(text_data, sender="agent")
-            elif (
-                self.instance_id is None
-            ):  # a binary message before hello: only agents of protocol 4 send them
+            elif self.instance_id is None:  # binary before hello: only a welcomed agent of protocol 4 may
                 raise protocol.ProtocolError(protocol.MALFORMED_FRAME, "the first frame must be a text hello")
             else:
                 frame = protocol.decode_binary(bytes_data or b"", sender="agent")
