@@ -8,30 +8,13 @@ from asgiref.sync import async_to_sync
 from assist_agent import protocol
 from channels.testing import WebsocketCommunicator
 
-from console.fleet import services as fleet_services
 from console.gateway.consumers import CLOSE_UNAUTHENTICATED, AgentConsumer
 from console.invocations import selectors, services
 from console.invocations import status as st
 from console.invocations.models import InvocationResult
+from tests.unit.test_gateway_older_agents import _hello, _register
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _register(principal):
-    issued = fleet_services.activation_create(principal=principal, instance_count=1)
-    registration = fleet_services.instance_register(
-        activation_id=issued.activation.id, activation_code=issued.code, source_ip="127.0.0.1", hostname="h"
-    )
-    return registration.instance, registration.secret
-
-
-def _hello(instance_id: str, secret: str, peer_protocol: int) -> str:
-    return protocol.encode(
-        protocol.Hello(
-            instance_id=instance_id, secret=secret, agent_version="0.1.0", os_type="Linux", os_name="test",
-            hostname="h", ips=(), boot_id="b", held_tasks=(), protocol=peer_protocol,
-        )
-    )  # fmt: skip
 
 
 async def _connect(instance, secret, peer_protocol: int) -> tuple[WebsocketCommunicator, dict]:
