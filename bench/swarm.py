@@ -140,7 +140,7 @@ class SimulatedAgent:
         self.counters = counters
         self.boot_id = os.urandom(8).hex()
         self.finished: dict[str, protocol.TaskResult] = {}  # unacknowledged results, resent on reconnect
-        self.binary_output = False  # set at each welcome
+        self.console_protocol = 0  # what the last welcome said (protocol.encode_for_console)
 
     async def run(self, connect_gate: asyncio.Semaphore) -> None:
         delays = protocol.backoff(1.0, 30.0)
@@ -192,8 +192,7 @@ class SimulatedAgent:
 
     async def _session(self, ws: wsclient.Connection, welcome: protocol.Welcome) -> None:
         self.counters.welcomed += 1
-        # as the agent does: output as binary messages to a console that said protocol 4 or more
-        self.binary_output = welcome.protocol >= protocol.BINARY_OUTPUT_PROTOCOL
+        self.console_protocol = welcome.protocol  # output goes as the agent sends it (binary from 4 on)
         interval = self.options.heartbeat_interval or welcome.heartbeat_interval
         ws.set_ping_interval(ping_interval_after_welcome(welcome.heartbeat_interval))  # as the agent does
         beat = asyncio.create_task(self._heartbeat(ws, interval))
@@ -232,8 +231,7 @@ class SimulatedAgent:
                 job.cancel()
 
     async def _send(self, ws: wsclient.Connection, frame: Any) -> None:
-        binary = self.binary_output and isinstance(frame, protocol.TaskOutput)
-        text = protocol.encode_binary(frame) if binary else protocol.encode(frame)
+        text = protocol.encode_for_console(frame, self.console_protocol)
         self.counters.bytes_sent += len(text)
         await ws.send(text)
 

@@ -36,7 +36,8 @@ __all__ = [
     "ProtocolError", "TaskAck", "TaskOutput", "TaskResend", "TaskResult", "TaskRun", "TaskStarted",
     "TaskStop", "Welcome",
     "TERMINATION_MODES", "TERMINATION_PROCESS", "TERMINATION_PROCESS_TREE",
-    "backoff", "decode", "decode_binary", "encode", "encode_binary", "is_valid_task_id", "missing",
+    "backoff", "decode", "decode_binary", "encode", "encode_binary", "encode_for_console",
+    "is_valid_task_id", "missing",
     "task_run_for_peer", "task_run_missing_feature", "LAUNCHER_PROTOCOL", "DRY_RUN_PROTOCOL",
     "MAX_LAUNCHER_BYTES", "BINARY_OUTPUT_PROTOCOL", "TASK_RUN_PROTOCOL",
     # file transfers (docs/agent-protocol.md, "File transfers")
@@ -999,6 +1000,14 @@ def decode_binary(message: bytes, *, sender: Literal["agent", "console"] | None 
         )
     fields_ = _check_fields(TASK_OUTPUT, {**header, "data": ""})
     return TaskOutput(task_id=fields_["task_id"], seq=fields_["seq"], data=bytes(message[end + 1 :]))
+
+
+def encode_for_console(frame: Frame, console_protocol: int) -> str | bytes:
+    """``frame`` as the agent sends it to a console whose welcome said ``console_protocol`` (0: it said
+    none): ``task.output`` as one binary message from protocol 4 on, everything else as text."""
+    if console_protocol >= BINARY_OUTPUT_PROTOCOL and isinstance(frame, TaskOutput):
+        return encode_binary(frame)
+    return encode(frame)
 
 
 def task_run_for_peer(frame: TaskRun, peer_protocol: int) -> TaskRun | None:

@@ -103,7 +103,7 @@ class Agent:
         self._ws: wsclient.Connection | None = None  # the open connection after welcome, else None
         self._welcomed_at: float | None = None
         self._outbox: asyncio.Queue[str | bytes] | None = None
-        self._binary_output = False  # this connection's console takes task.output as binary (protocol 4)
+        self._console_protocol = 0  # what this connection's welcome said (protocol.encode_for_console)
         self._backlog = 0
         # Running tasks whose live output outran the outbox: the first chunk number not queued yet (the
         # sender catches up from the spool), and their result, held until the chunks before it are queued.
@@ -302,7 +302,7 @@ class Agent:
 
         queue: asyncio.Queue[str | bytes] = asyncio.Queue()
         self._ws, self._outbox, self._backlog = ws, queue, 0
-        self._binary_output = first.protocol >= protocol.BINARY_OUTPUT_PROTOCOL
+        self._console_protocol = first.protocol
         jobs = [
             asyncio.create_task(self._sender(ws, queue)),
             asyncio.create_task(self._heartbeat(interval)),
@@ -369,9 +369,7 @@ class Agent:
         self._queue(queue, text)
 
     def _encode(self, frame: protocol.Frame) -> str | bytes:
-        if self._binary_output and isinstance(frame, protocol.TaskOutput):
-            return protocol.encode_binary(frame)
-        return protocol.encode(frame)
+        return protocol.encode_for_console(frame, self._console_protocol)
 
     def _queue(self, queue: asyncio.Queue[str | bytes], text: str | bytes) -> None:
         self._backlog += len(text)

@@ -546,3 +546,21 @@ def test_encode_binary_refuses_what_decode_binary_would(frame: p.Frame, code: st
     with pytest.raises(p.ProtocolError) as info:
         p.encode_binary(frame)  # type: ignore[arg-type]
     assert info.value.code == code
+
+
+@pytest.mark.parametrize(
+    ("frame", "console_protocol", "binary"),
+    [
+        (p.TaskOutput(task_id="t-1", seq=1, data=b"x"), 0, False),  # a welcome that said nothing
+        (p.TaskOutput(task_id="t-1", seq=1, data=b"x"), 3, False),
+        (p.TaskOutput(task_id="t-1", seq=1, data=b"x"), 4, True),
+        (p.TaskOutput(task_id="t-1", seq=1, data=b"x"), 9, True),
+        (p.TaskResult("t-1", "Success", 0, "", "", 1.0, 2.0, 1), 4, False),
+        (p.Heartbeat(), 4, False),
+    ],
+)
+def test_the_agent_sends_output_as_binary_only_to_a_console_of_protocol_4(
+    frame: p.Frame, console_protocol: int, binary: bool
+) -> None:
+    sent = p.encode_for_console(frame, console_protocol)
+    assert sent == (p.encode_binary(frame) if binary else p.encode(frame))  # type: ignore[arg-type]
