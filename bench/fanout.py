@@ -2,7 +2,10 @@
 until every result is Success. Runs the embedded default and, when PostgreSQL and Redis are reachable, the
 production mode (two daphne nodes, a Celery worker, Redis). Prints one line per (mode, N).
 
-    python bench/fanout.py [--sizes 10,50,200] [--modes embedded,redis] [--repeats 3]
+    python bench/fanout.py [--sizes 10,50,200] [--modes embedded,redis] [--repeats 3] [--profile /tmp/prof]
+
+With --profile, the production mode's timed fan-outs are sampled with py-spy (the daphne node) and the CPU
+each program used is printed (bench/profiling.py).
 """
 
 import argparse
@@ -14,12 +17,14 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from alibabacloud_ecs20140526 import models  # noqa: E402
 
+from bench.profiling import cpu_spent, profiled  # noqa: E402
 from tests.live import (  # noqa: E402
     Console,
     Processes,
@@ -92,14 +97,16 @@ def measure(client, counter: Counter, ids: list[str]) -> tuple[float, float]:
 
 
 def run_size(
-    console: Console, counter: Counter, key: dict, size: int, repeats: int
+    console: Console, counter: Counter, key: dict, size: int, repeats: int, around: ExitStack | None = None
 ) -> list[tuple[float, float]]:
+    """``around``: context managers (profiling, CPU accounting) entered for the timed fan-outs only."""
     ids = start_agents(console, size)
     wait_until(lambda: counter.online(ids) >= size, timeout=120, message=f"{size} agents online")
     time.sleep(1.0)
     client = sdk_client(console, key)
     measure(client, counter, ids)  # warm-up: first connections, caches
-    return [measure(client, counter, ids) for _ in range(repeats)]
+    with around or ExitStack():
+        return [measure(client, counter, ids) for _ in range(repeats)]
 
 
 def report(mode: str, size: int, figures: list[tuple[float, float]]) -> None:
@@ -127,7 +134,7 @@ def bench_embedded(size: int, repeats: int) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def bench_redis(size: int, repeats: int) -> None:
+def bench_redis(size: int, repeats: int, profile: str | None = None) -> None:
     import psycopg
     import redis
 
@@ -159,7 +166,11 @@ def bench_redis(size: int, repeats: int) -> None:
         wait_for_port(port, timeout=60, proc=node)
         console = Console(procs, f"http://127.0.0.1:{port}")
         key = console.bootstrap()
-        report("redis", size, run_size(console, Counter(dsn), key, size, repeats))
+        around = ExitStack()
+        if profile:
+            around.enter_context(profiled(node.pid, profile, f"fanout-{size}"))
+            around.enter_context(cpu_spent(f"{repeats} fan-outs to {size}"))
+        report("redis", size, run_size(console, Counter(dsn), key, size, repeats, around))
     finally:
         procs.stop_all()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -174,10 +185,14 @@ def main() -> None:
     parser.add_argument("--sizes", default="10,50,200")
     parser.add_argument("--modes", default="embedded,redis")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--profile", metavar="PREFIX", help="sample the production node with py-spy")
     args = parser.parse_args()
     for mode in args.modes.split(","):
         for size in (int(s) for s in args.sizes.split(",")):
-            (bench_embedded if mode == "embedded" else bench_redis)(size, args.repeats)
+            if mode == "embedded":
+                bench_embedded(size, args.repeats)
+            else:
+                bench_redis(size, args.repeats, args.profile)
 
 
 if __name__ == "__main__":
