@@ -1,5 +1,7 @@
 """The browser stream consumer in-process: who may subscribe, and resuming from cursors."""
 
+import json
+
 import pytest
 from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
@@ -62,3 +64,34 @@ def test_another_account_cannot_subscribe(root_principal, other_principal):
 
     connected, code = async_to_sync(scenario)()
     assert not connected and code == 4404
+
+
+def test_output_reaches_the_page_exactly_whatever_its_characters(root_principal):
+    """Non-ASCII output (a character split between two chunks included), control characters, quotes and
+    backslashes arrive as the script printed them, each message one JSON text."""
+    instance = make_instance(root_principal)
+    invocation = services.invocation_run_command(
+        principal=root_principal, instance_ids=[instance.id], command_content="x"
+    )
+    result = invocation.results.get()
+    printed = 'ünïcödé 日本語 "quoted" back\\slash \x00\x1b[31m\t\u2028 😀\n'.encode()
+    split = printed.index("日".encode()) + 1  # inside the three bytes of 日
+    for seq, data in enumerate([printed[:split], printed[split:]], start=1):
+        reports.result_record_output(instance_id=instance.id, task_id=result.id, seq=seq, data=data)
+    owner = User.objects.get(pk=root_principal.user_id)
+
+    async def scenario():
+        communicator = _communicator(owner, invocation.id)
+        connected, _ = await communicator.connect()
+        assert connected
+        await communicator.send_json_to({"type": "resume", "cursors": {}})
+        frames = [await communicator.receive_output(timeout=5) for _ in range(4)]
+        await communicator.disconnect()
+        return frames
+
+    frames = async_to_sync(scenario)()
+    messages = [json.loads(frame["text"]) for frame in frames]
+    outputs = [m for m in messages if m["type"] == "output"]
+    assert [m["seq"] for m in outputs] == [1, 2]
+    assert "".join(m["text"] for m in outputs).encode() == printed
+    assert [m["type"] for m in messages[2:]] == ["result", "overall"]

@@ -9,6 +9,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from console.audit.websocket_door import websocket_refusal_record
+from console.compact_json import json_bytes
 from console.errors import ServiceError
 from console.iam.principal import Principal
 from console.invocations import events
@@ -130,11 +131,12 @@ class InvocationStreamConsumer(AsyncWebsocketConsumer):
             self.acked += 1
         self.acks_seen = True
 
-    async def _send_counted(self, text: str) -> bool:
-        """Send unless the browser is too far behind; then close the stream (it reconnects and resumes)."""
+    async def _send_counted(self, payload: bytes) -> bool:
+        """Send the JSON ``payload`` unless the browser is too far behind; then close the stream (it
+        reconnects and resumes)."""
         if self.closing:
             return False
-        size = len(text.encode())
+        size = len(payload)
         limit = unread_bytes_limit()
         if self.unread_bytes and self.unread_bytes + size > limit:
             self.closing = True
@@ -148,7 +150,7 @@ class InvocationStreamConsumer(AsyncWebsocketConsumer):
             return False
         self.unread.append(size)
         self.unread_bytes += size
-        await self.send(text_data=text)
+        await self.send(text_data=payload.decode())
         return True
 
     async def invocation_changed(self, event: dict) -> None:
@@ -197,8 +199,8 @@ class InvocationStreamConsumer(AsyncWebsocketConsumer):
                         )
                         state = decoder.getstate()
                         update["text"] = decoder.decode(update.pop("data"))
-                    text = json.dumps(update)
-                    if self.acks_seen and self._would_overflow(text):
+                    payload = json_bytes(update)
+                    if self.acks_seen and self._would_overflow(len(payload)):
                         # Output escaped for JSON can outgrow its bytes: rather than close a page that
                         # acknowledges, keep the rest of this update in the database and pause for it.
                         if decoder is not None:
@@ -207,11 +209,11 @@ class InvocationStreamConsumer(AsyncWebsocketConsumer):
                         self.caught_up = False
                         self.paused = True
                         return
-                    if not await self._send_counted(text):
+                    if not await self._send_counted(payload):
                         return
 
-    def _would_overflow(self, text: str) -> bool:
-        return bool(self.unread_bytes) and self.unread_bytes + len(text.encode()) > unread_bytes_limit()
+    def _would_overflow(self, size: int) -> bool:
+        return bool(self.unread_bytes) and self.unread_bytes + size > unread_bytes_limit()
 
     def _hold_back(self, sent: list[dict], unsent: list[dict], cursors_before: dict[str, int]) -> None:
         """Move each cursor back to the last output sent of its result: the next push sends the rest."""

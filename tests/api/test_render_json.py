@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from console.api.render import JSON_CONTENT_TYPE, json_bytes, respond
+from console.api.render import JSON_CONTENT_TYPE, respond
+from console.compact_json import json_bytes
 
 BODIES = [
     {"RequestId": "r", "TotalCount": 0, "Invocations": {"Invocation": []}},
