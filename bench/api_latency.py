@@ -8,10 +8,12 @@ Loads a private PostgreSQL database (bulk_create: 1,000 instances, 20,000 invoca
      SDK against a daphne node (end to end: signature, throttle, JSON).
 
     python bench/api_latency.py [--results 1000000] [--calls 200] [--keep-db NAME] [--plans FILE]
-                                [--only TEXT ...]
+                                [--only TEXT ...] [--random-page-cost 1.1]
 
 ``--keep-db NAME`` reuses (or keeps) a loaded database, since loading takes minutes; ``--only TEXT`` keeps
 the calls whose label contains TEXT (repeatable), e.g. ``--only "DescribeInvocations ("``.
+``--random-page-cost`` sets the planner's cost of a random page read on the benchmark's database: 1.1,
+as docs/deployment.md advises for a database on SSDs or in memory; 4 measures PostgreSQL's default.
 """
 
 import argparse
@@ -234,7 +236,14 @@ def main() -> None:
     parser.add_argument("--keep-db", default="", help="database name to reuse and keep (default: a new one)")
     parser.add_argument("--plans", default="", help="file for the EXPLAIN ANALYZE output")
     parser.add_argument("--only", action="append", default=[], help="time only calls whose label has this")
+    parser.add_argument(
+        "--random-page-cost",
+        type=float,  # a number, never text pasted into SQL
+        default=1.1,
+        help="the database's random_page_cost (docs/deployment.md; PostgreSQL's default: 4)",
+    )
     args = parser.parse_args()
+    cost = args.random_page_cost
     import psycopg
 
     name = args.keep_db or f"assist_api_{os.getpid()}"
@@ -242,6 +251,8 @@ def main() -> None:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'ALTER DATABASE "{name}" SET random_page_cost = {cost}')
+    print(f"random_page_cost = {cost} on {name}", flush=True)
     dsn = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
     data_dir = Path(tempfile.mkdtemp(prefix="assist-api-data-"))
     try:
