@@ -2,14 +2,12 @@
 
 Under ASGI each HTTP request runs its sync code on a thread of its own, so a persistent connection
 (CONN_MAX_AGE) is never reused by the next request: console/web/db_connections.py closes it at the end
-of the request, and every API call connects anew. With ``ASSIST_DATABASE_POOL=1`` a process keeps its
-PostgreSQL connections in psycopg's pool instead (Django's ``OPTIONS["pool"]``): closing a connection
-hands it back. It saves 6-10 ms per API call (docs/performance.md, section 4), but it is off by default:
-the pool's persistent connections cannot be kept alongside it, so the websocket consumers' and the report
-writer's many small calls each take a connection from the pool and check it (a round trip), where today
-they keep their own; that slowed the output benchmark when every process pooled. It suits web nodes that
-serve the API rather than agents; not Celery workers, whose prefork children close the pool after every
-task (Celery's Django fixup)."""
+of the request, and without a pool every API call connects anew (4-10 ms here). With
+``ASSIST_DATABASE_POOL=1`` a process takes its PostgreSQL connections from a pool of its own and gives
+them back when Django closes them (``SHARED_POOL``, console/pg_backend/base.py): a request takes one
+that is already open, while the long-lived threads (the websocket consumers' database thread, the report
+writer, a Celery worker's) keep theirs for CONN_MAX_AGE as without a pool. The pool also bounds the
+process's connections: requests beyond ``ASSIST_DATABASE_POOL_SIZE`` at once wait for one."""
 
 from typing import Any
 
@@ -29,7 +27,6 @@ def database_from_url(url: str, *, pooled: bool, pool_size: int) -> dict[str, An
     if database["ENGINE"] == DJANGO_POSTGRESQL:
         database["ENGINE"] = POSTGRESQL
     if pooled and database["ENGINE"] in POOLABLE_ENGINES:
-        # Django refuses persistent connections with a pool: a closed connection goes back to it.
-        database["CONN_MAX_AGE"] = 0
-        database["OPTIONS"] = {**database.get("OPTIONS", {}), "pool": {"min_size": 2, "max_size": pool_size}}
+        # Not Django's OPTIONS["pool"], which refuses persistent connections (console/pg_backend/base.py).
+        database["SHARED_POOL"] = {"min_size": 1, "max_size": pool_size}
     return database

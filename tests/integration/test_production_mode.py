@@ -78,15 +78,21 @@ def production(tmp_path, database, redis_url):
     procs = Processes(tmp_path, env)
     procs.manage("migrate", "--verbosity", "0")
     ports = [free_port(), free_port()]
+    # The second node and the worker take their connections from a pool (ASSIST_DATABASE_POOL=1), the
+    # first node connects without one: both ways serve the same deployment.
+    pooled = {"ASSIST_DATABASE_POOL": "1", "ASSIST_DATABASE_POOL_SIZE": "6"}
     nodes = [
         procs.spawn(
             f"daphne-{n}",
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "console.asgi:application"],
+            env=pooled if n == 1 else None,
         )
         for n, port in enumerate(ports)
     ]
     procs.spawn(
-        "worker", [sys.executable, "-m", "celery", "-A", "console", "worker", "-l", "info", "-c", "2"]
+        "worker",
+        [sys.executable, "-m", "celery", "-A", "console", "worker", "-l", "info", "-c", "2"],
+        env=pooled,
     )
     procs.spawn(
         "beat",

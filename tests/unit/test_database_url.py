@@ -1,6 +1,6 @@
 """The database settings from DATABASE_URL (console/database_url.py): with ASSIST_DATABASE_POOL=1 a process
-pools its PostgreSQL connections, without the persistent connections Django refuses alongside a pool;
-otherwise, and for other engines, connections stay persistent."""
+pools its PostgreSQL connections (console/pg_backend's SHARED_POOL, not Django's pool, which refuses the
+persistent connections the long-lived threads keep); connections stay persistent either way."""
 
 import json
 import os
@@ -15,18 +15,19 @@ PG = "postgresql://assist@db.example:5432/assist"
 
 
 @pytest.mark.parametrize(
-    ("url", "pooled", "max_age", "pool"),
+    ("url", "pooled", "pool"),
     [
-        (PG, True, 0, {"min_size": 2, "max_size": 7}),
-        ("postgres://assist@db.example/assist", True, 0, {"min_size": 2, "max_size": 7}),
-        (PG, False, 60, None),
-        ("sqlite:////tmp/assist.sqlite3", True, 60, None),
+        (PG, True, {"min_size": 1, "max_size": 7}),
+        ("postgres://assist@db.example/assist", True, {"min_size": 1, "max_size": 7}),
+        (PG, False, None),
+        ("sqlite:////tmp/assist.sqlite3", True, None),
     ],
 )
-def test_only_a_pooled_postgresql_database_gets_a_pool(url, pooled, max_age, pool):
+def test_only_a_pooled_postgresql_database_gets_a_pool(url, pooled, pool):
     database = database_from_url(url, pooled=pooled, pool_size=7)
-    assert database["CONN_MAX_AGE"] == max_age
-    assert database.get("OPTIONS", {}).get("pool") == pool
+    assert database["CONN_MAX_AGE"] == 60
+    assert database.get("SHARED_POOL") == pool
+    assert "pool" not in database.get("OPTIONS", {})  # Django's own pool would refuse CONN_MAX_AGE
     assert database["CONN_HEALTH_CHECKS"] is True
     # Django's PostgreSQL backend without the check of a connection that has just served (pg_backend)
     assert database["ENGINE"] == (
@@ -37,7 +38,7 @@ def test_only_a_pooled_postgresql_database_gets_a_pool(url, pooled, max_age, poo
 def test_pool_keeps_options_given_in_the_url():
     database = database_from_url(PG + "?sslmode=require", pooled=True, pool_size=7)
     assert database["OPTIONS"]["sslmode"] == "require"
-    assert database["OPTIONS"]["pool"] == {"min_size": 2, "max_size": 7}
+    assert database["SHARED_POOL"] == {"min_size": 1, "max_size": 7}
 
 
 PRINT_DATABASE = """
@@ -45,7 +46,7 @@ import json, sys
 __import__(sys.argv[1])
 from django.conf import settings
 database = settings.DATABASES["default"]
-print(json.dumps([database["CONN_MAX_AGE"], database.get("OPTIONS", {}).get("pool")]))
+print(json.dumps([database["CONN_MAX_AGE"], database.get("SHARED_POOL")]))
 """
 
 
@@ -53,14 +54,14 @@ print(json.dumps([database["CONN_MAX_AGE"], database.get("OPTIONS", {}).get("poo
     ("module", "environment", "expected"),
     [
         ("console.asgi", {}, [60, None]),
-        ("console.asgi", {"ASSIST_DATABASE_POOL": "1"}, [0, {"min_size": 2, "max_size": 20}]),
+        ("console.asgi", {"ASSIST_DATABASE_POOL": "1"}, [60, {"min_size": 1, "max_size": 20}]),
         (
             "console.asgi",
             {"ASSIST_DATABASE_POOL": "1", "ASSIST_DATABASE_POOL_SIZE": "5"},
-            [0, {"min_size": 2, "max_size": 5}],
+            [60, {"min_size": 1, "max_size": 5}],
         ),
         ("console.asgi", {"ASSIST_DATABASE_POOL": "0"}, [60, None]),
-        ("console.celery", {"ASSIST_DATABASE_POOL": "1"}, [0, {"min_size": 2, "max_size": 20}]),
+        ("console.celery", {"ASSIST_DATABASE_POOL": "1"}, [60, {"min_size": 1, "max_size": 20}]),
     ],
 )
 def test_a_process_pools_only_when_asked(tmp_path, module, environment, expected):
