@@ -243,7 +243,6 @@ def main() -> None:
         help="the database's random_page_cost (docs/deployment.md; PostgreSQL's default: 4)",
     )
     args = parser.parse_args()
-    cost = args.random_page_cost
     import psycopg
 
     name = args.keep_db or f"assist_api_{os.getpid()}"
@@ -251,8 +250,8 @@ def main() -> None:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{name}"')
-        conn.execute(f'ALTER DATABASE "{name}" SET random_page_cost = {cost}')
-    print(f"random_page_cost = {cost} on {name}", flush=True)
+        conn.execute(f'ALTER DATABASE "{name}" SET random_page_cost = {args.random_page_cost}')
+    print(f"random_page_cost = {args.random_page_cost} on {name}", flush=True)
     dsn = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
     data_dir = Path(tempfile.mkdtemp(prefix="assist-api-data-"))
     try:

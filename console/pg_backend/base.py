@@ -64,10 +64,11 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return pool if pool is not None and pool is current and owner == os.getpid() else None
 
     def get_new_connection(self, conn_params):  # type: ignore[no-untyped-def]
-        pool = self.shared_pool()
-        if pool is None or self.pool is not None or "isolation_level" in self.settings_dict["OPTIONS"]:
+        # Django's own pool, or an isolation level the pool's connections would not be given: no shared pool.
+        if self.pool is not None or "isolation_level" in self.settings_dict["OPTIONS"]:
             return super().get_new_connection(conn_params)
-        return pool.getconn()
+        pool = self.shared_pool()
+        return super().get_new_connection(conn_params) if pool is None else pool.getconn()
 
     def _close(self) -> None:
         pool = self._own_pool_of(self.connection) if self.connection is not None else None
