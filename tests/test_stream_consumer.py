@@ -95,3 +95,69 @@ def test_output_reaches_the_page_exactly_whatever_its_characters(root_principal)
     assert [m["seq"] for m in outputs] == [1, 2]
     assert "".join(m["text"] for m in outputs).encode() == printed
     assert [m["type"] for m in messages[2:]] == ["result", "overall"]
+
+
+def test_doorbells_ringing_during_an_update_are_answered_by_one_update(root_principal, monkeypatch):
+    """Thirty results change while the page's stream is reading the database: their thirty doorbells
+    are answered by one more update naming all of them, not by thirty updates queued one behind the
+    other (with hundreds of results printing at once, the queue outgrew what the node could read)."""
+    import asyncio
+    import threading
+
+    from channels.layers import get_channel_layer
+
+    from console.invocations import events
+    from console.web import consumers
+
+    instances = [make_instance(root_principal, name=f"web-{n}") for n in range(30)]
+    invocation = services.invocation_run_command(
+        principal=root_principal, instance_ids=[i.id for i in instances], command_content="x"
+    )
+    result_ids = sorted(invocation.results.values_list("id", flat=True))
+    owner = User.objects.get(pk=root_principal.user_id)
+    reading, release = threading.Event(), threading.Event()
+    calls: list[set[str] | None] = []
+    armed = False
+    real_updates_for = consumers.updates_for
+
+    def updates_for_that_waits(invocation_id, cursors, result_ids=None, *args):
+        if armed:
+            calls.append(result_ids and set(result_ids))
+            if len(calls) == 1:
+                reading.set()
+                assert release.wait(10)
+        return real_updates_for(invocation_id, cursors, result_ids, *args)
+
+    monkeypatch.setattr(consumers, "updates_for", updates_for_that_waits)
+
+    async def drain(communicator) -> list[dict]:
+        messages = []
+        while not await communicator.receive_nothing(timeout=0.5):
+            messages.append(await communicator.receive_json_from())
+        return messages
+
+    async def scenario():
+        nonlocal armed
+        communicator = _communicator(owner, invocation.id)
+        assert (await communicator.connect())[0]
+        await communicator.send_json_to({"type": "resume", "cursors": {}})
+        first = await drain(communicator)
+        assert {m["result_id"] for m in first if m["type"] == "result"} == set(result_ids)
+        armed = True
+        layer = get_channel_layer()
+        group = events.invocation_group(invocation.id)
+        await layer.group_send(group, {"type": "invocation.changed", "result_ids": result_ids[:1]})
+        assert await asyncio.to_thread(reading.wait, 10)
+        for result_id in result_ids[1:]:
+            await layer.group_send(group, {"type": "invocation.changed", "result_ids": [result_id]})
+        await asyncio.sleep(0.2)  # the doorbells are handled while the first update still reads
+        release.set()
+        later = await drain(communicator)
+        await communicator.disconnect()
+        return later
+
+    later = async_to_sync(scenario)()
+    assert calls[:2] == [set(result_ids[:1]), set(result_ids[1:])]
+    assert len(calls) <= 3  # a safety poll may add one update for all
+    assert {m["result_id"] for m in later if m["type"] == "result"} == set(result_ids)
+    assert later[-1]["type"] == "overall" and later[-1]["total"] == 30

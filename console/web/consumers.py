@@ -4,6 +4,7 @@ import json
 import logging
 from collections import deque
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -31,6 +32,7 @@ logger = logging.getLogger(__name__)
 # cursors of what it did receive, so it misses nothing and sees nothing twice.
 UNREAD_BYTES_LIMIT = 8 << 20
 CLOSE_TOO_FAR_BEHIND = 4008
+HANDLED_WITHOUT_DATABASE = frozenset({"invocation.changed", "websocket.receive"})
 
 
 def unread_bytes_limit() -> int:
@@ -64,17 +66,32 @@ class InvocationStreamConsumer(AsyncWebsocketConsumer):
         self.decoders: dict[str, codecs.IncrementalDecoder] = {}
         self.resumed = False
         self.caught_up = False
-        self.lock = asyncio.Lock()
         self.unread: deque[int] = deque()  # sizes of the messages sent and not acknowledged, in order
         self.unread_bytes = 0
         self.acked = 0  # messages of this connection the browser acknowledged
         self.closing = False
         self.acks_seen = False  # the page acknowledges what it reads: pause for it instead of closing
         self.paused = False
+        # Doorbells and acknowledgements only say what to read again (the results they name, or all);
+        # one pusher task reads it, so the doorbells that ring during a read are answered by one update
+        # instead of one update each, queued behind it.
+        self.wanted_ids: set[str] = set()
+        self.wanted_all = False
+        self.wanted = asyncio.Event()
         self.group = events.invocation_group(self.invocation_id)
         await groups_for_this_loop().join(self.group, self.channel_name)
         await self.accept()
+        self.pusher = asyncio.create_task(self._answer_wants())
         self.poller = asyncio.create_task(self._poll())
+
+    async def dispatch(self, message: dict) -> None:
+        if message["type"] in HANDLED_WITHOUT_DATABASE:
+            # Channels first closes old database connections on the database thread before each handler;
+            # doorbells and the page's acks touch no database, and must not wait there behind an update
+            # that is reading (the doorbells queued one by one and were not coalesced).
+            await getattr(self, get_handler_name(message))(message)
+            return
+        await super().dispatch(message)
 
     async def _principal(self) -> Principal:
         return await websocket_principal(self.scope, source_ip=(self.scope.get("client") or [""])[0] or "")
@@ -90,8 +107,9 @@ class InvocationStreamConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):
             await groups_for_this_loop().leave(self.group, self.channel_name)
-        if hasattr(self, "poller"):
-            self.poller.cancel()
+        for task in ("pusher", "poller"):
+            if hasattr(self, task):
+                getattr(self, task).cancel()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
@@ -100,7 +118,7 @@ class InvocationStreamConsumer(AsyncWebsocketConsumer):
                 self._ack(message.get("received"))
                 if self.paused and self.unread_bytes <= unread_bytes_limit() // 2:
                     self.paused = False
-                    await self._push(None)  # what the doorbells of the pause announced
+                    self._want(None)  # what the doorbells of the pause announced
                 return
             cursors = message.get("cursors", {}) if message.get("type") == "resume" else None
             if not isinstance(cursors, dict):
@@ -118,7 +136,7 @@ class InvocationStreamConsumer(AsyncWebsocketConsumer):
             )
             return
         self.resumed = True
-        await self._push(None)
+        self._want(None)
 
     def _ack(self, received: object) -> None:
         """The browser has received ``received`` messages of this connection: they no longer wait."""
@@ -155,7 +173,29 @@ class InvocationStreamConsumer(AsyncWebsocketConsumer):
 
     async def invocation_changed(self, event: dict) -> None:
         if self.resumed:
-            await self._push(set(event["result_ids"]))
+            self._want(event["result_ids"])
+
+    def _want(self, result_ids: list[str] | None) -> None:
+        """Ask the pusher to bring the page up to date on ``result_ids`` (None: every result)."""
+        if result_ids is None:
+            self.wanted_all = True
+        else:
+            self.wanted_ids.update(result_ids)
+        self.wanted.set()
+
+    async def _answer_wants(self) -> None:
+        while True:
+            await self.wanted.wait()
+            self.wanted.clear()
+            result_ids = None if self.wanted_all else self.wanted_ids
+            self.wanted_ids, self.wanted_all = set(), False
+            try:
+                await self._push(result_ids)
+            except Exception:
+                # Not left to die silently in its task: the page would wait for output forever.
+                logger.exception("invocation stream %s: update failed; closing", self.invocation_id)
+                await self.close(code=1011)
+                return
 
     async def _poll(self) -> None:
         # Ends once every visible result is final and the browser holds all of its output: from then on
@@ -163,7 +203,7 @@ class InvocationStreamConsumer(AsyncWebsocketConsumer):
         while not self.caught_up and not self.closing:  # closing: the page reconnects
             await asyncio.sleep(SAFETY_POLL_SECONDS)
             if self.resumed:
-                await self._push(None)
+                self._want(None)
 
     def _update_bytes(self) -> int:
         """Output per update: an eighth of the unread limit (1 MiB of the default 8 MiB), so that an update
@@ -172,45 +212,45 @@ class InvocationStreamConsumer(AsyncWebsocketConsumer):
         return max(MAX_BYTES_PER_UPDATE, unread_bytes_limit() // 8)
 
     async def _push(self, result_ids: set[str] | None) -> None:
-        async with self.lock:
-            more = True
-            while more:  # an update carries a bounded amount of output: send until caught up
-                if self.closing:
-                    return
-                if self.acks_seen and self.unread_bytes > unread_bytes_limit() // 2:
-                    # A page that acknowledges is paused rather than closed: the output waits in the
-                    # database and the next acknowledgement resumes the push from the cursors.
+        # Only the pusher task calls it: one update at a time, in order.
+        more = True
+        while more:  # an update carries a bounded amount of output: send until caught up
+            if self.closing:
+                return
+            if self.acks_seen and self.unread_bytes > unread_bytes_limit() // 2:
+                # A page that acknowledges is paused rather than closed: the output waits in the
+                # database and the next acknowledgement resumes the push from the cursors.
+                self.paused = True
+                return
+            cursors_before = dict(self.cursors)
+            updates = await database_sync_to_async(updates_for)(
+                self.invocation_id, self.cursors, result_ids, self.visible, self._update_bytes()
+            )
+            overall = updates[-1]
+            sent_output = any(update["type"] == "output" for update in updates)
+            more = overall.pop("more") and sent_output
+            if result_ids is None:
+                self.caught_up = overall["done"] == overall["total"] and not sent_output
+            for index, update in enumerate(updates):
+                decoder = None
+                if update["type"] == "output":
+                    decoder = self.decoders.setdefault(
+                        update["result_id"], codecs.getincrementaldecoder("utf-8")(errors="replace")
+                    )
+                    state = decoder.getstate()
+                    update["text"] = decoder.decode(update.pop("data"))
+                payload = json_bytes(update)
+                if self.acks_seen and self._would_overflow(len(payload)):
+                    # Output escaped for JSON can outgrow its bytes: rather than close a page that
+                    # acknowledges, keep the rest of this update in the database and pause for it.
+                    if decoder is not None:
+                        decoder.setstate(state)
+                    self._hold_back(updates[:index], updates[index:], cursors_before)
+                    self.caught_up = False
                     self.paused = True
                     return
-                cursors_before = dict(self.cursors)
-                updates = await database_sync_to_async(updates_for)(
-                    self.invocation_id, self.cursors, result_ids, self.visible, self._update_bytes()
-                )
-                overall = updates[-1]
-                sent_output = any(update["type"] == "output" for update in updates)
-                more = overall.pop("more") and sent_output
-                if result_ids is None:
-                    self.caught_up = overall["done"] == overall["total"] and not sent_output
-                for index, update in enumerate(updates):
-                    decoder = None
-                    if update["type"] == "output":
-                        decoder = self.decoders.setdefault(
-                            update["result_id"], codecs.getincrementaldecoder("utf-8")(errors="replace")
-                        )
-                        state = decoder.getstate()
-                        update["text"] = decoder.decode(update.pop("data"))
-                    payload = json_bytes(update)
-                    if self.acks_seen and self._would_overflow(len(payload)):
-                        # Output escaped for JSON can outgrow its bytes: rather than close a page that
-                        # acknowledges, keep the rest of this update in the database and pause for it.
-                        if decoder is not None:
-                            decoder.setstate(state)
-                        self._hold_back(updates[:index], updates[index:], cursors_before)
-                        self.caught_up = False
-                        self.paused = True
-                        return
-                    if not await self._send_counted(payload):
-                        return
+                if not await self._send_counted(payload):
+                    return
 
     def _would_overflow(self, size: int) -> bool:
         return bool(self.unread_bytes) and self.unread_bytes + size > unread_bytes_limit()
