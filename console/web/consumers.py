@@ -231,6 +231,10 @@ class InvocationStreamConsumer(AsyncWebsocketConsumer):
             more = overall.pop("more") and sent_output
             if result_ids is None:
                 self.caught_up = overall["done"] == overall["total"] and not sent_output
+            # The next round reads only the results this one cut short: with hundreds printing at once,
+            # reading every result again each round (and sending its status again) cost rounds times
+            # results queries for one push.
+            result_ids = set(overall.pop("left"))
             for index, update in enumerate(updates):
                 decoder = None
                 if update["type"] == "output":

@@ -25,7 +25,9 @@ def updates_for(
     """Messages bringing a browser from ``cursors`` up to date; advances ``cursors`` in place. Only the
     ``visible`` results (None: all) are shown, and only they count in the overall status. An update
     carries at most ``MAX_BYTES_PER_UPDATE`` of a result's output and about ``max_bytes`` in all; the
-    overall message's ``more`` says some output was left for the next update."""
+    overall message's ``more`` says some output was left for the next update, and its ``left`` names the
+    results the update cut short (the only ones the next update needs to read again: the others were
+    read to their end, and ring a doorbell when they change)."""
     results = InvocationResult.objects.filter(invocation_id=invocation_id, latest=True)
     if visible is not None:
         # Visibility is per instance: a periodic task's later executions (new result ids) of the instances
@@ -38,6 +40,7 @@ def updates_for(
     messages: list[dict] = []
     statuses: list[str] = []
     more = False  # some result has output past this update's byte budget
+    left: list[str] = []  # the results whose reading the budget cut short
     done = 0
     sent_in_all = 0
     for row in results:
@@ -54,9 +57,11 @@ def updates_for(
         budget = min(MAX_BYTES_PER_UPDATE, max_bytes - sent_in_all)
         sent = taken = 0
         fetch = FIRST_FETCH
+        cut = False
         while True:
             if sent >= budget:
                 more = more or _has_chunks_after(result_id, cursor, contiguous_only)
+                cut = True
                 break
             chunks = chunks_after(result_id, cursor, limit=fetch)
             stop = False
@@ -65,7 +70,7 @@ def updates_for(
                     stop = True  # a gap: wait for the missing chunk
                     break
                 if sent >= budget:
-                    more = stop = True  # the rest comes with the next update
+                    more = stop = cut = True  # the rest comes with the next update
                     break
                 messages.append({"type": "output", "result_id": result_id, "seq": seq, "data": data})
                 cursor = seq
@@ -77,6 +82,8 @@ def updates_for(
             fetch = min(MAX_FETCH, max(FIRST_FETCH, -(-(budget - sent) * taken // max(sent, 1)) + 1))
         sent_in_all += sent
         cursors[result_id] = cursor
+        if cut:
+            left.append(result_id)
         messages.append(
             {
                 "type": "result",
@@ -97,6 +104,7 @@ def updates_for(
             "done": done,
             "total": len(statuses),
             "more": more,
+            "left": left,
         }
     )
     return messages

@@ -371,4 +371,11 @@ def test_a_browser_limited_to_some_instances_follows_their_later_executions(root
     agent_runs(latest(invocation, a))
     messages = updates_for(invocation.id, {}, None, seen_at_connect)
     assert [m["result_id"] for m in messages if m["type"] == "result"] == [latest(invocation, a).id]
-    assert messages[-1] == {"type": "overall", "status": st.SCHEDULED, "done": 0, "total": 1, "more": False}
+    assert messages[-1] == {
+        "type": "overall",
+        "status": st.SCHEDULED,
+        "done": 0,
+        "total": 1,
+        "more": False,
+        "left": [],
+    }

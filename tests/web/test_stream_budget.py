@@ -55,16 +55,20 @@ def _outputs(messages):
         (8, 3, 4 * CHUNK),  # budget smaller than a result's share: later results wait
     ],
 )
+@pytest.mark.parametrize("narrowed", [False, True], ids=["all-results", "only-those-left"])
 def test_updates_bring_everything_once_in_order_within_the_budget(
-    root_principal, reads, results, chunks, max_bytes
+    root_principal, reads, results, chunks, max_bytes, narrowed
 ):
+    """Narrowed, each update after the first reads only the results the one before cut short (``left``),
+    as the consumer does within one push."""
     invocation = _printing(root_principal, results, chunks)
     cursors: dict[str, int] = {}
     seen: dict[str, list[int]] = {}
     updates = 0
+    result_ids = None
     while True:
         reads["chunks"] = 0
-        messages = stream.updates_for(invocation.id, cursors, max_bytes=max_bytes)
+        messages = stream.updates_for(invocation.id, cursors, result_ids, max_bytes=max_bytes)
         updates += 1
         outputs = _outputs(messages)
         sent = sum(len(m["data"]) for m in outputs)
@@ -77,6 +81,14 @@ def test_updates_bring_everything_once_in_order_within_the_budget(
         more = messages[-1]["more"]
         total_left = results * chunks - sum(map(len, seen.values()))
         assert more == (total_left > 0)  # "more" exactly when output is left
+        unfinished = {r for r in cursors if len(seen.get(r, [])) < chunks} | (
+            {r.id for r in invocation.results.all()} - set(seen)
+        )
+        assert unfinished <= set(messages[-1]["left"])  # every result with output left is named
+        if result_ids is not None:  # a narrowed update reads and reports only the results it was asked
+            assert {m["result_id"] for m in messages if m["type"] == "result"} == result_ids
+        if narrowed:
+            result_ids = set(messages[-1]["left"])
         if not more:
             break
         assert updates < 1000
