@@ -213,8 +213,8 @@ def latency(dsn: str, hot: dict, count: int) -> None:
                 started = time.perf_counter()
                 body = client.call_api(spec, request, runtime)["body"]
                 times.append((time.perf_counter() - started) * 1000)
-            rows = body.get("Invocations", body.get("Invocation", {}))
-            total = rows.get("TotalCount", "?") if isinstance(rows, dict) else "?"
+            # DescribeInvocationResults nests its TotalCount in Invocation; DescribeInvocations has it on top.
+            total = body.get("Invocation", body).get("TotalCount", "?")
             times.sort()
             p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
             print(

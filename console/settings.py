@@ -9,7 +9,7 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 
-from console.database_url import database_from_url
+from console.database_url import database_from_url, pool_wanted
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("ASSIST_DATA_DIR") or BASE_DIR / "var").resolve()
@@ -66,6 +66,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # A streamed response hands its database connection back before it streams (web/db_connections.py).
+    "console.web.db_connections.StreamedResponseConnectionMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "console.web.csp.ContentSecurityPolicyMiddleware",  # no inline scripts (console/web/csp.py)
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -103,8 +105,8 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
-# ASSIST_DATABASE_POOL=1 on web nodes: a pool of PostgreSQL connections (console/database_url.py).
-DATABASE_POOL = os.environ.get("ASSIST_DATABASE_POOL", "") == "1"
+# A pool of PostgreSQL connections per process unless ASSIST_DATABASE_POOL=0 (console/database_url.py).
+DATABASE_POOL = pool_wanted(os.environ.get("ASSIST_DATABASE_POOL", ""))
 DATABASE_POOL_SIZE = int(os.environ.get("ASSIST_DATABASE_POOL_SIZE", "20"))
 if DATABASE_URL:
     # Persistent connections for the long-lived threads (websocket consumers, the report writer, Celery)

@@ -8,10 +8,19 @@ thread, the report writer, Celery) keep their persistent connection, which is wh
 calls cheap; only request threads close theirs, when Django finishes the response (``request_finished``
 is sent from ``response.close()`` on the request's thread, after any streamed content). With
 ``ASSIST_DATABASE_POOL=1`` closing hands the connection back to the process's pool instead
-(console/pg_backend/base.py), so the next request does not connect anew."""
+(console/pg_backend/base.py), so the next request does not connect anew.
+
+A streamed response (a release or the agent's zipapp, a terminal recording) is sent after the view and
+every middleware are done with the database, and may take minutes to reach a slow client: its request
+gives its connection back before it streams (``StreamedResponseConnectionMiddleware``), so that a fleet
+downloading an upgrade at once does not hold the pool's connections (at most
+``ASSIST_DATABASE_POOL_SIZE``; other requests would wait for one) nor PostgreSQL's."""
+
+from collections.abc import Callable
 
 from django.core.signals import request_finished
 from django.db import connections
+from django.http import HttpRequest, HttpResponseBase
 
 
 def close_request_connections(**kwargs: object) -> None:
@@ -22,3 +31,16 @@ def close_request_connections(**kwargs: object) -> None:
 
 def connect() -> None:
     request_finished.connect(close_request_connections, dispatch_uid="assist-close-request-connections")
+
+
+class StreamedResponseConnectionMiddleware:
+    """First in MIDDLEWARE, so every other middleware has finished with the database when it runs."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response = self.get_response(request)
+        if response.streaming:
+            close_request_connections()
+        return response

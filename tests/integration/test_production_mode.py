@@ -78,14 +78,14 @@ def production(tmp_path, database, redis_url):
     procs = Processes(tmp_path, env)
     procs.manage("migrate", "--verbosity", "0")
     ports = [free_port(), free_port()]
-    # The second node and the worker take their connections from a pool (ASSIST_DATABASE_POOL=1), the
-    # first node connects without one: both ways serve the same deployment.
-    pooled = {"ASSIST_DATABASE_POOL": "1", "ASSIST_DATABASE_POOL_SIZE": "6"}
+    # The second node and the worker take their connections from a pool (the default; a small one here),
+    # the first node connects per request (ASSIST_DATABASE_POOL=0): both ways serve the same deployment.
+    pooled = {"ASSIST_DATABASE_POOL_SIZE": "6"}
     nodes = [
         procs.spawn(
             f"daphne-{n}",
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "console.asgi:application"],
-            env=pooled if n == 1 else None,
+            env=pooled if n == 1 else {"ASSIST_DATABASE_POOL": "0"},
         )
         for n, port in enumerate(ports)
     ]

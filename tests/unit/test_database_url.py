@@ -1,4 +1,4 @@
-"""The database settings from DATABASE_URL (console/database_url.py): with ASSIST_DATABASE_POOL=1 a process
+"""The database settings from DATABASE_URL (console/database_url.py): unless ASSIST_DATABASE_POOL=0 a process
 pools its PostgreSQL connections (console/pg_backend's SHARED_POOL, not Django's pool, which refuses the
 persistent connections the long-lived threads keep); connections stay persistent either way."""
 
@@ -8,8 +8,9 @@ import subprocess
 import sys
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 
-from console.database_url import database_from_url
+from console.database_url import database_from_url, pool_wanted
 
 PG = "postgresql://assist@db.example:5432/assist"
 
@@ -53,7 +54,7 @@ print(json.dumps([database["CONN_MAX_AGE"], database.get("SHARED_POOL")]))
 @pytest.mark.parametrize(
     ("module", "environment", "expected"),
     [
-        ("console.asgi", {}, [60, None]),
+        ("console.asgi", {}, [60, {"min_size": 1, "max_size": 20}]),
         ("console.asgi", {"ASSIST_DATABASE_POOL": "1"}, [60, {"min_size": 1, "max_size": 20}]),
         (
             "console.asgi",
@@ -61,10 +62,11 @@ print(json.dumps([database["CONN_MAX_AGE"], database.get("SHARED_POOL")]))
             [60, {"min_size": 1, "max_size": 5}],
         ),
         ("console.asgi", {"ASSIST_DATABASE_POOL": "0"}, [60, None]),
-        ("console.celery", {"ASSIST_DATABASE_POOL": "1"}, [60, {"min_size": 1, "max_size": 20}]),
+        ("console.celery", {}, [60, {"min_size": 1, "max_size": 20}]),
+        ("console.celery", {"ASSIST_DATABASE_POOL": "0"}, [60, None]),
     ],
 )
-def test_a_process_pools_only_when_asked(tmp_path, module, environment, expected):
+def test_a_process_pools_unless_told_not_to(tmp_path, module, environment, expected):
     env = {name: value for name, value in os.environ.items() if not name.startswith("ASSIST_DATABASE_POOL")}
     env.update({"DATABASE_URL": PG, "ASSIST_DATA_DIR": str(tmp_path), **environment})
     env.pop("DJANGO_SETTINGS_MODULE", None)
@@ -73,3 +75,33 @@ def test_a_process_pools_only_when_asked(tmp_path, module, environment, expected
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout.strip().splitlines()[-1]) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "pooled"), [("", True), ("1", True), (" 1 ", True), ("0", False), ("0\n", False)]
+)
+def test_the_pool_switch(value, pooled):
+    assert pool_wanted(value) is pooled
+
+
+@pytest.mark.parametrize("value", ["yes", "true", "off", "2", "-1"])
+def test_a_pool_switch_that_is_neither_1_nor_0_is_refused_by_name(value):
+    with pytest.raises(
+        ImproperlyConfigured, match=r"ASSIST_DATABASE_POOL must be 1 .* or 0 .*" + repr(value)
+    ):
+        pool_wanted(value)
+
+
+def test_a_process_with_a_bad_pool_switch_does_not_start(tmp_path):
+    env = {name: value for name, value in os.environ.items() if not name.startswith("ASSIST_DATABASE_POOL")}
+    env.update({"DATABASE_URL": PG, "ASSIST_DATA_DIR": str(tmp_path), "ASSIST_DATABASE_POOL": "yes"})
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    done = subprocess.run(
+        [sys.executable, "-c", PRINT_DATABASE, "console.asgi"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "ASSIST_DATABASE_POOL must be 1" in done.stderr

@@ -23,3 +23,14 @@ def test_a_connection_inside_a_transaction_is_left_alone(client):
     assert response.status_code == 200
     assert connection.connection is not None
     assert Instance.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_streamed_response_gives_its_connection_back_before_it_streams(client):
+    # A release download to a slow agent may stream for minutes: it must not hold a pooled connection.
+    connection.ensure_connection()
+    response = client.get("/agent/assist-agent.pyz")
+    assert response.status_code == 200 and response.streaming
+    assert connection.connection is None  # before a byte of the body was read
+    body = b"".join(response.streaming_content)
+    assert body.startswith(b"#!") and b"__main__.py" in body  # the whole zipapp still arrives
