@@ -8,7 +8,8 @@
   written and read back (by the ORM and as binary rows), and rolled back with the caller's transaction.
 - The fan-out's result insert (console.bulk_insert, one INSERT from arrays): rows against bulk_create's.
 - The times DescribeInvocations has the database format (IsoTimeText): each case of tests/iso_time_cases.py
-  as the database formats it and as ``iso_time`` does."""
+  as the database formats it and as ``iso_time`` does.
+- The invocations on an instance (DescribeInvocations by InstanceId): tests/instance_invocation_cases.py."""
 
 import json
 import os
@@ -31,7 +32,7 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 from console.iam.models import Account  # noqa: E402
 from console.invocations import reports, selectors  # noqa: E402
 from console.invocations.models import Invocation, InvocationResult, OutputChunk  # noqa: E402
-from tests import bulk_insert_cases, iso_time_cases  # noqa: E402
+from tests import bulk_insert_cases, instance_invocation_cases, iso_time_cases  # noqa: E402
 
 
 class UpperBothSides(Transform):
@@ -206,4 +207,5 @@ bulk_targets = [
     for n in (1, 2)
 ]
 print(json.dumps({"bulk_insert": bulk_insert_cases.compare(*bulk_targets)}))
+print(json.dumps({"on_instance": instance_invocation_cases.answers(account.id, "r", "on")}))
 print(json.dumps({"vendor": connection.vendor}))

@@ -1,7 +1,8 @@
 """The PostgreSQL-only SQL, run on a scratch PostgreSQL database (pg_sql_cases.py in a subprocess):
 ``__in`` with many values becomes ``= ANY(%s)`` (console/lookups.py) and answers exactly as Django's own
 ``IN`` list, case by case; the report write-back's one UPDATE from arrays stores every field as meant;
-the times the database formats for DescribeInvocations read as ``iso_time`` gives them."""
+the times the database formats for DescribeInvocations read as ``iso_time`` gives them; the invocations on an
+instance are those that ran there, taken as one array."""
 
 import json
 import os
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from console.lookups import ARRAY_FROM
+from tests.instance_invocation_cases import ON_A
 from tests.integration.test_production_mode import scratch_database
 from tests.iso_time_cases import CASES
 
@@ -116,3 +118,13 @@ def test_bulk_insert_stores_rows_as_bulk_create_does(answers):
     assert len(answer["ours"]) == 300
     assert answer["ours"] == answer["django"]
     assert len(answer["updated_at"]) == 1  # one statement: one auto_now time for all its rows
+
+
+def test_the_invocations_on_an_instance_are_those_that_ran_there_taken_as_one_array(answers):
+    found = next(line["on_instance"] for line in answers if "on_instance" in line)
+    assert len(found["meant a"]) == ON_A
+    for name in ("a", "b", "c"):
+        assert found[f"found {name}"] == found[f"meant {name}"], name
+    assert found["count a"] == ON_A
+    # A list of ids, not the subquery PostgreSQL answered by hashing every invocation of the account.
+    assert "= ANY(" in found["sql a"] and "invocations_invocationresult" not in found["sql a"]

@@ -23,7 +23,13 @@ from console.iam.principal import Principal, arn
 from console.invocations import status as st
 from console.invocations.models import Invocation, InvocationResult
 from console.invocations.run_options import ONE_SHOT_MODES
-from console.invocations.selectors import invocations_visible, outputs_for, overall_of, with_overall_status
+from console.invocations.selectors import (
+    invocation_ids_on_instance,
+    invocations_visible,
+    outputs_for,
+    overall_of,
+    with_overall_status,
+)
 from console.tags.selectors import filter_by_tags, tag_list, tags_of
 
 # InvokeStatus filter values (section 4.5) -> the overall statuses they select. "Finished" is what the
@@ -180,9 +186,8 @@ def describe_invocations(principal: Principal, params: Params) -> dict[str, Any]
     if command_type:
         invocations = invocations.filter(command_type=command_type)
     if instance_id:
-        # A subquery, not a join: the overall status must still count every instance.
-        on_instance = InvocationResult.objects.filter(instance_id=instance_id).values("invocation_id")
-        invocations = invocations.filter(pk__in=on_instance)
+        # Not a join: the overall status must still count every instance.
+        invocations = invocations.filter(pk__in=invocation_ids_on_instance(instance_id))
     else:  # the reference: these are ignored when InstanceId is given
         if command_name:
             invocations = invocations.filter(command_name=command_name)
