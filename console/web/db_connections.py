@@ -6,9 +6,9 @@ collection: 600 concurrent agent registrations held 86 PostgreSQL connections, a
 registering agents exhausted ``max_connections``. Long-lived threads (the websocket consumers' database
 thread, the report writer, Celery) keep their persistent connection, which is what makes their many small
 calls cheap; only request threads close theirs, when Django finishes the response (``request_finished``
-is sent from ``response.close()`` on the request's thread, after any streamed content). With
-``ASSIST_DATABASE_POOL=1`` closing hands the connection back to the process's pool instead
-(console/pg_backend/base.py), so the next request does not connect anew.
+is sent from ``response.close()`` on the request's thread, after any streamed content). With the pool
+(PostgreSQL's default; ``ASSIST_DATABASE_POOL=0`` turns it off) closing hands the connection back to the
+process's pool instead (console/pg_backend/base.py), so the next request does not connect anew.
 
 A streamed response (a release or the agent's zipapp, a terminal recording) is sent after the view and
 every middleware are done with the database, and may take minutes to reach a slow client: its request
