@@ -9,7 +9,9 @@
 - The fan-out's result insert (console.bulk_insert, one INSERT from arrays): rows against bulk_create's.
 - The times DescribeInvocations has the database format (IsoTimeText): each case of tests/iso_time_cases.py
   as the database formats it and as ``iso_time`` does.
-- The invocations on an instance (DescribeInvocations by InstanceId): tests/instance_invocation_cases.py."""
+- The invocations on an instance (DescribeInvocations by InstanceId): tests/instance_invocation_cases.py.
+- The plan of DescribeInvocations' account-wide count, sequential scans disabled (this database is too
+  small for the planner to prefer an index by itself): which index, if any, can answer it."""
 
 import json
 import os
@@ -208,4 +210,12 @@ bulk_targets = [
 ]
 print(json.dumps({"bulk_insert": bulk_insert_cases.compare(*bulk_targets)}))
 print(json.dumps({"on_instance": instance_invocation_cases.answers(account.id, "r", "on")}))
+with CaptureQueriesContext(connection) as counted:
+    Invocation.objects.filter(account_id=account.id, region="r").count()
+with connection.cursor() as cursor:
+    cursor.execute("SET enable_seqscan = off")
+    cursor.execute("EXPLAIN " + counted.captured_queries[-1]["sql"])
+    count_plan = [row[0] for row in cursor.fetchall()]
+    cursor.execute("RESET enable_seqscan")
+print(json.dumps({"count_plan": count_plan}))
 print(json.dumps({"vendor": connection.vendor}))

@@ -128,3 +128,8 @@ def test_the_invocations_on_an_instance_are_those_that_ran_there_taken_as_one_ar
     assert found["count a"] == ON_A
     # A list of ids, not the subquery PostgreSQL answered by hashing every invocation of the account.
     assert "= ANY(" in found["sql a"] and "invocations_invocationresult" not in found["sql a"]
+
+
+def test_the_account_wide_invocation_count_is_read_from_an_index_alone(answers):
+    plan = "\n".join(next(line["count_plan"] for line in answers if "count_plan" in line))
+    assert "Index Only Scan using invocation_account_region" in plan, plan
