@@ -7,124 +7,84 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     initial = True
 
     dependencies = [
-        ("fleet", "0001_initial"),
-        ("iam", "0001_initial"),
+        ('fleet', '0001_initial'),
+        ('iam', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name="Invocation",
+            name='Invocation',
             fields=[
-                ("id", models.CharField(max_length=40, primary_key=True, serialize=False)),
-                ("region", models.CharField(max_length=64)),
-                ("command_id", models.CharField(max_length=40)),
-                ("command_name", models.CharField(blank=True, max_length=128)),
-                ("command_description", models.CharField(blank=True, max_length=512)),
-                ("command_type", models.CharField(max_length=32)),
-                ("command_content", models.TextField()),
-                ("working_dir", models.CharField(blank=True, max_length=200)),
-                ("username", models.CharField(blank=True, max_length=255)),
-                ("timeout", models.PositiveIntegerField(default=60)),
-                ("repeat_mode", models.CharField(default="Once", max_length=20)),
-                ("frequency", models.CharField(blank=True, max_length=128)),
-                ("parameters", models.JSONField(blank=True, default=dict)),
-                ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                (
-                    "account",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="invocations",
-                        to="iam.account",
-                    ),
-                ),
-                (
-                    "created_by",
-                    models.ForeignKey(
-                        null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
-                    ),
-                ),
+                ('id', models.CharField(max_length=40, primary_key=True, serialize=False)),
+                ('region', models.CharField(max_length=64)),
+                ('command_id', models.CharField(max_length=40)),
+                ('command_name', models.CharField(blank=True, max_length=128)),
+                ('command_description', models.CharField(blank=True, max_length=512)),
+                ('command_type', models.CharField(max_length=32)),
+                ('command_content', models.TextField()),
+                ('working_dir', models.CharField(blank=True, max_length=200)),
+                ('username', models.CharField(blank=True, max_length=255)),
+                ('timeout', models.PositiveIntegerField(default=60)),
+                ('repeat_mode', models.CharField(default='Once', max_length=20)),
+                ('frequency', models.CharField(blank=True, max_length=128)),
+                ('parameters', models.JSONField(blank=True, default=dict)),
+                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                ('account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='invocations', to='iam.account')),
+                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                "ordering": ["-created_at"],
+                'ordering': ['-created_at'],
             },
         ),
         migrations.CreateModel(
-            name="InvocationResult",
+            name='InvocationResult',
             fields=[
-                ("id", models.CharField(max_length=40, primary_key=True, serialize=False)),
-                ("status", models.CharField(db_index=True, default="Pending", max_length=16)),
-                ("error_code", models.CharField(blank=True, max_length=64)),
-                ("error_info", models.CharField(blank=True, max_length=512)),
-                ("exit_code", models.IntegerField(blank=True, null=True)),
-                ("repeats", models.PositiveIntegerField(default=0)),
-                ("output_size", models.PositiveBigIntegerField(default=0)),
-                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
-                ("started_at", models.DateTimeField(blank=True, null=True)),
-                ("finished_at", models.DateTimeField(blank=True, null=True)),
-                ("stopped_at", models.DateTimeField(blank=True, null=True)),
-                ("updated_at", models.DateTimeField(auto_now=True)),
-                (
-                    "instance",
-                    models.ForeignKey(
-                        db_constraint=False,
-                        on_delete=django.db.models.deletion.DO_NOTHING,
-                        related_name="+",
-                        to="fleet.instance",
-                    ),
-                ),
-                (
-                    "invocation",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="results",
-                        to="invocations.invocation",
-                    ),
-                ),
+                ('id', models.CharField(max_length=40, primary_key=True, serialize=False)),
+                ('status', models.CharField(db_index=True, default='Pending', max_length=16)),
+                ('error_code', models.CharField(blank=True, max_length=64)),
+                ('error_info', models.CharField(blank=True, max_length=512)),
+                ('exit_code', models.IntegerField(blank=True, null=True)),
+                ('repeats', models.PositiveIntegerField(default=0)),
+                ('output_size', models.PositiveBigIntegerField(default=0)),
+                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ('started_at', models.DateTimeField(blank=True, null=True)),
+                ('finished_at', models.DateTimeField(blank=True, null=True)),
+                ('stopped_at', models.DateTimeField(blank=True, null=True)),
+                ('updated_at', models.DateTimeField(auto_now=True)),
+                ('instance', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='fleet.instance')),
+                ('invocation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='results', to='invocations.invocation')),
             ],
             options={
-                "ordering": ["invocation_id", "instance_id"],
+                'ordering': ['invocation_id', 'instance_id'],
             },
         ),
         migrations.CreateModel(
-            name="OutputChunk",
+            name='OutputChunk',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("seq", models.PositiveIntegerField()),
-                ("data", models.BinaryField()),
-                (
-                    "result",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="chunks",
-                        to="invocations.invocationresult",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('seq', models.PositiveIntegerField()),
+                ('data', models.BinaryField()),
+                ('result', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='chunks', to='invocations.invocationresult')),
             ],
             options={
-                "ordering": ["result_id", "seq"],
+                'ordering': ['result_id', 'seq'],
             },
         ),
         migrations.AddIndex(
-            model_name="invocationresult",
-            index=models.Index(fields=["instance", "status"], name="invocations_instanc_22bc3c_idx"),
+            model_name='invocationresult',
+            index=models.Index(fields=['instance', 'status'], name='invocations_instanc_22bc3c_idx'),
         ),
         migrations.AddConstraint(
-            model_name="invocationresult",
-            constraint=models.UniqueConstraint(
-                fields=("invocation", "instance"), name="result_unique_per_instance"
-            ),
+            model_name='invocationresult',
+            constraint=models.UniqueConstraint(fields=('invocation', 'instance'), name='result_unique_per_instance'),
         ),
         migrations.AddConstraint(
-            model_name="outputchunk",
-            constraint=models.UniqueConstraint(fields=("result", "seq"), name="chunk_unique_seq"),
+            model_name='outputchunk',
+            constraint=models.UniqueConstraint(fields=('result', 'seq'), name='chunk_unique_seq'),
         ),
     ]

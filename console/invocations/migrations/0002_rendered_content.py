@@ -4,19 +4,20 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("invocations", "0001_initial"),
+        ('invocations', '0001_initial'),
     ]
 
     operations = [
         migrations.AddField(
-            model_name="invocation",
-            name="enable_parameter",
+            model_name='invocation',
+            name='enable_parameter',
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name="invocationresult",
-            name="content",
+            model_name='invocationresult',
+            name='content',
             field=models.TextField(blank=True),
         ),
     ]

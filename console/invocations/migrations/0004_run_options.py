@@ -4,44 +4,45 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("invocations", "0003_executions"),
+        ('invocations', '0003_executions'),
     ]
 
     operations = [
         migrations.AddField(
-            model_name="invocation",
-            name="container_id",
+            model_name='invocation',
+            name='container_id',
             field=models.CharField(blank=True, max_length=64),
         ),
         migrations.AddField(
-            model_name="invocation",
-            name="container_name",
+            model_name='invocation',
+            name='container_name',
             field=models.CharField(blank=True, max_length=255),
         ),
         migrations.AddField(
-            model_name="invocation",
-            name="max_concurrency",
+            model_name='invocation',
+            name='max_concurrency',
             field=models.CharField(blank=True, max_length=8),
         ),
         migrations.AddField(
-            model_name="invocation",
-            name="max_errors",
+            model_name='invocation',
+            name='max_errors',
             field=models.CharField(blank=True, max_length=8),
         ),
         migrations.AddField(
-            model_name="invocation",
-            name="termination_mode",
-            field=models.CharField(default="Process", max_length=16),
+            model_name='invocation',
+            name='termination_mode',
+            field=models.CharField(default='Process', max_length=16),
         ),
         migrations.AddField(
-            model_name="invocationresult",
-            name="boot_id",
+            model_name='invocationresult',
+            name='boot_id',
             field=models.CharField(blank=True, max_length=64),
         ),
         migrations.AddField(
-            model_name="invocationresult",
-            name="output_dropped",
+            model_name='invocationresult',
+            name='output_dropped',
             field=models.PositiveBigIntegerField(default=0),
         ),
     ]

@@ -4,14 +4,15 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("invocations", "0004_run_options"),
+        ('invocations', '0004_run_options'),
     ]
 
     operations = [
         migrations.AddField(
-            model_name="invocationresult",
-            name="queued",
+            model_name='invocationresult',
+            name='queued',
             field=models.BooleanField(default=False),
         ),
     ]

@@ -4,14 +4,15 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("fleet", "0004_heartbeat_history"),
-        ("invocations", "0005_rate_queue"),
+        ('fleet', '0004_heartbeat_history'),
+        ('invocations', '0005_rate_queue'),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name="invocationresult",
-            index=models.Index(fields=["created_at", "id"], name="result_newest_first"),
+            model_name='invocationresult',
+            index=models.Index(fields=['created_at', 'id'], name='result_newest_first'),
         ),
     ]

@@ -4,14 +4,15 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("invocations", "0006_result_newest_first_index"),
+        ('invocations', '0006_result_newest_first_index'),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name="invocation",
-            name="termination_mode",
-            field=models.CharField(default="ProcessTree", max_length=16),
+            model_name='invocation',
+            name='termination_mode',
+            field=models.CharField(default='ProcessTree', max_length=16),
         ),
     ]
