@@ -140,9 +140,9 @@ def _invocation_row(
 
 def _overall_of_page(rows: list[Invocation], result_rows: list[tuple[Any, ...]]) -> dict[str, str]:
     """The overall status of each invocation of the page from the statuses of all its instances' latest
-    results, read for the page anyway: as ``overall_of`` has the database compute it
-    (tests/commands/test_overall_status_sql.py), without its query (5 ms of a page of 50 invocations of 50
-    instances, docs/performance.md)."""
+    results, read for the page anyway: the rule ``overall_of`` has the database apply
+    (tests/commands/test_overall_status_sql.py; the pages: tests/api/test_describe_paging_speed.py), without
+    its query (5 ms of a page of 50 invocations of 50 instances, docs/performance.md)."""
     statuses: dict[str, set[str]] = {row.id: set() for row in rows}
     for result in result_rows:
         statuses[result[1]].add(result[3])  # INSTANCE_COLUMNS: invocation_id, status
