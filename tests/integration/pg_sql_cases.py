@@ -201,6 +201,16 @@ print(
         }
     )
 )
+with connection.cursor() as cursor:
+    cursor.execute("SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'")
+    [has_lz4] = cursor.fetchone()
+    # the 64 KiB chunk of a repeated pattern: stored out of line, compressed
+    cursor.execute(
+        "SELECT pg_column_compression(data) FROM invocations_outputchunk WHERE result_id = %s AND seq = 1",
+        [result_ids[251]],
+    )
+    [compression] = cursor.fetchone()
+print(json.dumps({"chunk_compression": {"server_has_lz4": has_lz4, "stored_with": compression}}))
 print(json.dumps({"iso_times": iso_time_cases.formatted(invocation.id)}))
 bulk_targets = [
     Invocation.objects.create(

@@ -2,7 +2,7 @@
 ``__in`` with many values becomes ``= ANY(%s)`` (console/lookups.py) and answers exactly as Django's own
 ``IN`` list, case by case; the report write-back's one UPDATE from arrays stores every field as meant;
 the times the database formats for DescribeInvocations read as ``iso_time`` gives them; the invocations on an
-instance are those that ran there, taken as one array."""
+instance are those that ran there, taken as one array; output chunks are compressed with LZ4."""
 
 import json
 import os
@@ -98,6 +98,13 @@ def test_binary_cursor_goes_through_djangos_query_log_and_errors(answers):
     [logged] = chunks["through_django"]["logged"]
     assert "invocations_outputchunk" in logged
     assert chunks["through_django"]["duplicate"] == "IntegrityError"
+
+
+def test_output_chunks_are_compressed_with_lz4_where_the_server_has_it(answers):
+    [answer] = [line["chunk_compression"] for line in answers if "chunk_compression" in line]
+    assert answer["stored_with"] == ("lz4" if answer["server_has_lz4"] else "pglz")
+    if os.environ.get("CI"):  # the CI machine's PostgreSQL (Debian's) is built with LZ4
+        assert answer["server_has_lz4"]
 
 
 def test_chunk_insert_rolls_back_with_the_callers_transaction(answers):
