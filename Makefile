@@ -72,6 +72,7 @@ bench-scale: $(VENV)/.test
 	$(PY) bench/fanout_vs_ansible.py --sizes 10,50,200
 	$(PY) bench/swarm_fanout.py --sizes 1000,5000,10000
 	$(PY) bench/output_throughput.py
+	$(PY) bench/output_compression.py
 	$(PY) bench/api_latency.py
 
 # The fault-injection soak of docs/reliability.md (private PostgreSQL and Redis; minutes per round).
