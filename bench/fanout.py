@@ -16,8 +16,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -97,15 +98,23 @@ def measure(client, counter: Counter, ids: list[str]) -> tuple[float, float]:
 
 
 def run_size(
-    console: Console, counter: Counter, key: dict, size: int, repeats: int, around: ExitStack | None = None
+    console: Console,
+    counter: Counter,
+    key: dict,
+    size: int,
+    repeats: int,
+    around: Sequence[AbstractContextManager] = (),
 ) -> list[tuple[float, float]]:
-    """``around``: context managers (profiling, CPU accounting) entered for the timed fan-outs only."""
+    """``around``: context managers (profiling, CPU accounting), not yet entered: entered for the timed
+    fan-outs only, not while the agents start."""
     ids = start_agents(console, size)
     wait_until(lambda: counter.online(ids) >= size, timeout=120, message=f"{size} agents online")
     time.sleep(1.0)
     client = sdk_client(console, key)
     measure(client, counter, ids)  # warm-up: first connections, caches
-    with around or ExitStack():
+    with ExitStack() as timed:
+        for manager in around:
+            timed.enter_context(manager)
         return [measure(client, counter, ids) for _ in range(repeats)]
 
 
@@ -166,10 +175,12 @@ def bench_redis(size: int, repeats: int, profile: str | None = None) -> None:
         wait_for_port(port, timeout=60, proc=node)
         console = Console(procs, f"http://127.0.0.1:{port}")
         key = console.bootstrap()
-        around = ExitStack()
+        around = []
         if profile:
-            around.enter_context(profiled(node.pid, profile, f"fanout-{size}"))
-            around.enter_context(cpu_spent(f"{repeats} fan-outs to {size}"))
+            around = [
+                profiled(node.pid, profile, f"fanout-{size}"),
+                cpu_spent(f"{repeats} fan-outs to {size}"),
+            ]
         report("redis", size, run_size(console, Counter(dsn), key, size, repeats, around))
     finally:
         procs.stop_all()
