@@ -3,10 +3,10 @@
 A chunk of 64 KiB is stored out of line and compressed; command output is mostly text, which pglz
 compresses at a fraction of the speed of LZ4 (100 MiB of log-like text: 0.53 s to insert with pglz,
 0.12 s with LZ4, and a smaller table; bench/output_compression.py, docs/performance.md, section
-"2026-12-06, later"). Needs
-PostgreSQL 14 or later built with LZ4 (Debian's and the official images are); otherwise the column keeps
-pglz. Only the column's setting changes: no rewrite, existing chunks keep their compression until
-retention purges them. SQLite has no such setting."""
+"2026-12-06, later"). Needs PostgreSQL 14 or later built with LZ4 (Debian's packages and the official
+images are); otherwise the column keeps pglz. Only the column's setting changes (a moment's exclusive
+lock, no rewrite): existing chunks keep their compression until retention purges them. SQLite has no
+such setting."""
 
 from django.db import migrations
 
