@@ -10,6 +10,8 @@
 - The times DescribeInvocations has the database format (IsoTimeText): each case of tests/iso_time_cases.py
   as the database formats it and as ``iso_time`` does.
 - The invocations on an instance (DescribeInvocations by InstanceId): tests/instance_invocation_cases.py.
+- How an output chunk is compressed (LZ4 where the server has it: migration invocations/0013), checked
+  here with its own query, not the migration's.
 - The plan of DescribeInvocations' account-wide count, sequential scans disabled (this database is too
   small for the planner to prefer an index by itself): which index, if any, can answer it."""
 

@@ -220,7 +220,8 @@ def describe_invocations(principal: Principal, params: Params) -> dict[str, Any]
         # created_at, a count of plain rows) and compute the status of the page's invocations only.
         rows, page_fields = paging.paginate(invocations, page)
 
-    results = InvocationResult.objects.filter(invocation_id__in=[row.id for row in rows], latest=True)
+    page_ids = [row.id for row in rows]
+    results = InvocationResult.objects.filter(invocation_id__in=page_ids, latest=True)
     allowed = instance_ids_allowed(principal, "ecs:DescribeInvocations")
     if allowed is not None:
         results = results.filter(instance_id__in=allowed)
@@ -232,7 +233,7 @@ def describe_invocations(principal: Principal, params: Params) -> dict[str, Any]
     )
     if not filtered_by_overall:
         every_instance = allowed is None and not instance_id
-        overall = _overall_of_page(rows, result_rows) if every_instance else overall_of([r.id for r in rows])
+        overall = _overall_of_page(rows, result_rows) if every_instance else overall_of(page_ids)
         for row in rows:
             row.overall = overall[row.id]  # type: ignore[attr-defined]
     outputs = outputs_for([r[0] for r in result_rows]) if include_output else {}
