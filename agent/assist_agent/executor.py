@@ -20,7 +20,7 @@ from . import launcher as launchers
 from . import protocol, runplan, sysinfo
 from .protocol import TaskResult, TaskRun
 from .runplan import Refused as _Refused
-from .store import SpoolWriter, Store
+from .store import SpoolWriter, Store, write_all
 
 log = logging.getLogger("assist_agent.task")
 
@@ -416,7 +416,10 @@ class TaskProcess:
         return ref
 
     def _write_script(self, script_file: runplan.ScriptFile, run_as: _RunAs | None) -> Path:
-        directory = self.store.work_dir / self.task_id
+        # As the agent's own user, the task's private spool dir (made when it was journaled) holds the
+        # script: one directory fewer to make and remove per task. Another user gets work/<task_id>, which
+        # it can reach.
+        directory = self.store.spool(self.task_id) if run_as is None else self.store.work_dir / self.task_id
         if run_as is not None and not _searchable_by(directory, run_as.uid, run_as.groups):
             # The state dir sits below a directory the user cannot enter (e.g. a 0700 one):
             # give the script a private dir of its own in /tmp, removed when the task ends.
@@ -428,9 +431,7 @@ class TaskProcess:
         script = directory / script_file.name
         fd = os.open(script, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o700)
         try:
-            view = memoryview(script_file.data)
-            while view:
-                view = view[os.write(fd, view) :]
+            write_all(fd, script_file.data)
         finally:
             os.close(fd)
         if run_as is not None:  # the script's user must be able to read it

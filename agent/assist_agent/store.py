@@ -3,20 +3,28 @@
 Layout of ``<state-dir>``::
 
     identity.json              InstanceId, InstanceSecret, RegionId, Server (mode 0600)
-    journal/<task_id>          one file per task id ever received (fsynced before the task starts)
+    journal.log                one "task_id time" line per task id ever received (fdatasynced before
+                               the task starts)
     spool/<task_id>/output     the task's combined output, appended chunk after chunk
     spool/<task_id>/index      one "seq offset length" line per chunk
     spool/<task_id>/pid        JSON: pgid, boot_id, started_at, script path of the started shell
     spool/<task_id>/result.json  the encoded task.result frame, once the task has ended
-    work/<task_id>/script.sh   the script
+    spool/<task_id>/script.sh  the script, when it runs as the agent's own user
+    work/<task_id>/script.sh   the script, when it runs as another user (work/ is traversable)
 
 The spool dir is created before the journal entry, and both exist until ``task.ack``; the ack
 removes the spool and work dirs but keeps the journal entry (pruned after 7 days), so a re-delivered
 task id is recognised and never run twice. Temporary files end in ``~tmp``, a character no task id has.
+
+The journal is one file appended to, not a file per task: creating, fsyncing and later deleting a file
+and fsyncing its directory for every task was a large part of an agent's time per task on ext4
+(docs/performance.md). Agents before that kept ``journal/<task_id>`` files; their entries are moved into
+the log the first time the store is opened.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -31,6 +39,7 @@ from . import protocol
 log = logging.getLogger("assist_agent.store")
 
 IDENTITY_FILE = "identity.json"
+JOURNAL_FILE = "journal.log"
 JOURNAL_MAX_AGE = 7 * 24 * 3600.0
 
 
@@ -44,6 +53,10 @@ def default_state_dir() -> Path:
     return Path.home() / ".assist-agent"
 
 
+# fdatasync where the system has it: the log's appended bytes and its size, not its times.
+_datasync = getattr(os, "fdatasync", os.fsync)
+
+
 def _fsync_dir(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -55,6 +68,17 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """os.write until all of ``data`` is written (a write to a file may be partial)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _journal_lines(entries: dict[str, float]) -> bytes:
+    return "".join(f"{task_id} {when:.3f}\n" for task_id, when in entries.items()).encode()
+
+
 def write_atomic(path: Path, data: bytes, mode: int = 0o600, durable: bool = True) -> None:
     """Write ``path`` through a temporary file and a rename, so readers never see half a file. ``durable``
     also fsyncs the file and its directory, so the write survives a power cut, not only a crash."""
@@ -62,9 +86,7 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600, durable: bool = Tru
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         os.fchmod(fd, mode)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        write_all(fd, data)
         if durable:
             os.fsync(fd)
     finally:
@@ -119,16 +141,18 @@ class SpoolWriter:
 class Store:
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.journal_dir = root / "journal"
+        self.journal_path = root / JOURNAL_FILE
+        self.legacy_journal_dir = root / "journal"
         self.spool_dir = root / "spool"
         self.work_dir = root / "work"
+        self._journal: dict[str, float] | None = None  # task id -> time journaled, loaded on first use
+        self._journal_fd: int | None = None
 
     def ensure(self) -> None:
         # root and work/ are traversable (not listable) by others, so a script run as another user
-        # can reach work/<task_id>/ (owned by that user, 0700); journal/ and spool/ stay private.
+        # can reach work/<task_id>/ (owned by that user, 0700); spool/ and journal.log stay private.
         for path, mode in (
             (self.root, 0o711),
-            (self.journal_dir, 0o700),
             (self.spool_dir, 0o700),
             (self.work_dir, 0o711),
         ):
@@ -151,28 +175,105 @@ class Store:
     # journal --------------------------------------------------------------------------------------
 
     def journaled(self, task_id: str) -> bool:
-        return (self.journal_dir / task_id).exists()
+        return task_id in self._entries()
 
-    def journal(self, task_id: str) -> None:
-        """Record the task id durably (file and directory fsynced) before the task starts."""
+    def journaled_ids(self) -> set[str]:
+        return set(self._entries())
+
+    def journal(self, task_id: str, now: float | None = None) -> None:
+        """Record the task id durably (the log's line fdatasynced) before the task starts."""
+        entries = self._entries()
         (self.spool_dir / task_id).mkdir(mode=0o700, exist_ok=True)
-        # In place: only the entry's existence (and mtime, for pruning) is ever read, and a burst of tasks
-        # saves a rename each.
-        write_in_place(self.journal_dir / task_id, f"{time.time():.3f}\n".encode(), durable=True)
+        when = time.time() if now is None else now
+        fd = self._journal_fd if self._journal_fd is not None else self._open_journal()
+        write_all(fd, f"{task_id} {when:.3f}\n".encode())
+        _datasync(fd)
+        entries[task_id] = when
 
     def prune_journal(self, now: float | None = None, max_age: float = JOURNAL_MAX_AGE) -> int:
-        """Delete journal entries older than ``max_age`` whose task has been acknowledged."""
+        """Drop journal entries older than ``max_age`` whose task has been acknowledged (the log is
+        rewritten, durably, only when there is something to drop)."""
+        entries = self._entries()
         cutoff = (time.time() if now is None else now) - max_age
-        removed = 0
-        with os.scandir(self.journal_dir) as entries:
-            for entry in entries:
-                try:
-                    if entry.stat().st_mtime < cutoff and not (self.spool_dir / entry.name).exists():
-                        os.unlink(entry.path)
-                        removed += 1
-                except OSError:
-                    continue
-        return removed
+        old = [
+            task_id
+            for task_id, when in entries.items()
+            if when < cutoff and not (self.spool_dir / task_id).exists()
+        ]
+        if not old:
+            return 0
+        for task_id in old:
+            del entries[task_id]
+        self._close_journal()
+        write_atomic(self.journal_path, _journal_lines(entries))
+        return len(old)
+
+    def close(self) -> None:
+        self._close_journal()
+
+    def _entries(self) -> dict[str, float]:
+        if self._journal is None:
+            self._journal = self._load_journal()
+        return self._journal
+
+    def _load_journal(self) -> dict[str, float]:
+        entries: dict[str, float] = {}
+        try:
+            data = self.journal_path.read_bytes()
+        except FileNotFoundError:
+            data = b""
+        complete = data[: data.rfind(b"\n") + 1]
+        if len(complete) != len(data):
+            # A line torn by a power cut: its task never started (the line was not yet synced). Cut it
+            # off, so that the next line starts on a line of its own.
+            log.warning("journal: dropping a torn last line of %d bytes", len(data) - len(complete))
+            with open(self.journal_path, "r+b") as f:
+                f.truncate(len(complete))
+        for line in complete.decode("utf-8", "replace").splitlines():
+            task_id, _, when = line.partition(" ")
+            try:
+                if not protocol.is_valid_task_id(task_id):
+                    raise ValueError(task_id)
+                entries[task_id] = float(when)
+            except ValueError:
+                log.warning("journal: ignoring a damaged line %r", line[:80])
+        legacy = self._legacy_entries()
+        if legacy:
+            entries.update(legacy)
+            write_atomic(self.journal_path, _journal_lines(entries))
+            for task_id in legacy:
+                with contextlib.suppress(OSError):
+                    os.unlink(self.legacy_journal_dir / task_id)
+            with contextlib.suppress(OSError):
+                os.rmdir(self.legacy_journal_dir)
+            log.info("journal: moved %d entries of journal/ into %s", len(legacy), JOURNAL_FILE)
+        return entries
+
+    def _legacy_entries(self) -> dict[str, float]:
+        """Entries an earlier agent kept as ``journal/<task_id>`` files (their mtime is their time)."""
+        entries: dict[str, float] = {}
+        try:
+            with os.scandir(self.legacy_journal_dir) as scan:
+                for entry in scan:
+                    if protocol.is_valid_task_id(entry.name):
+                        with contextlib.suppress(OSError):
+                            entries[entry.name] = entry.stat().st_mtime
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+        return entries
+
+    def _open_journal(self) -> int:
+        created = not self.journal_path.exists()
+        fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        if created:  # the file's name must survive a power cut too
+            _fsync_dir(self.root)
+        self._journal_fd = fd
+        return fd
+
+    def _close_journal(self) -> None:
+        if self._journal_fd is not None:
+            os.close(self._journal_fd)
+            self._journal_fd = None
 
     # spool ----------------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from agent_testkit import AgentProcess, FakeConsole, run_task
 from assist_agent.protocol import TaskOutput, TaskResult, TaskStarted
+from assist_agent.store import Store
 
 
 async def exited(agent: AgentProcess, timeout: float) -> int | None:
@@ -43,7 +44,7 @@ def test_sigterm_lets_a_running_command_finish_and_takes_no_new_task(console_tes
 
         late = [f for f in console.seen if getattr(f, "task_id", None) == "t-late"]
         assert late == [], late
-        assert not (agent.state_dir / "journal" / "t-late").exists()  # delivered again after the restart
+        assert not Store(agent.state_dir).journaled("t-late")  # delivered again after the restart
         assert "task t-late arrived while the agent is stopping" in agent.log()
 
     console_test(body)

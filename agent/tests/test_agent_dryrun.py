@@ -15,6 +15,7 @@ from agent_testkit import AgentProcess, FakeConsole
 from assist_agent import dryrun, protocol
 from assist_agent.executor import _user_context
 from assist_agent.protocol import TaskAck, TaskResend, TaskRun
+from assist_agent.store import Store
 from test_agent_run_options import run_with
 
 ME = pwd.getpwuid(os.geteuid()).pw_name
@@ -198,3 +199,4 @@ def test_the_agent_answers_a_dry_run_without_running_or_journaling(tmp_path: Pat
     state = tmp_path / "state"
     for name in ("t-dry-ok", "t-dry-bad"):  # no journal entry, no spool, no work dir
         assert not list(state.rglob(f"*{name}*")), list(state.rglob(f"*{name}*"))
+        assert not Store(state).journaled(name)

@@ -14,6 +14,7 @@ from agent_testkit import INSTANCE_ID, SECRET, AgentProcess, FakeConsole, alive,
 from assist_agent import protocol
 from assist_agent.protocol import TaskAck, TaskOutput, TaskResend, TaskResult, TaskStarted, TaskStop
 from assist_agent.runner import RESULT_FORCE_AFTER
+from assist_agent.store import Store
 
 
 def test_hello_run_stream_result_ack(console_test) -> None:
@@ -36,7 +37,7 @@ def test_hello_run_stream_result_ack(console_test) -> None:
         assert result.started_at == started.started_at <= result.finished_at
         spool = agent.state_dir / "spool" / "t-1"
         assert (spool / "result.json").exists()
-        assert (agent.state_dir / "journal" / "t-1").exists()
+        assert Store(agent.state_dir).journaled("t-1")
 
         await console.send(TaskAck("t-1"))
         for _ in range(200):  # up to 10 s: the whole suite may be loading the machine
@@ -45,7 +46,7 @@ def test_hello_run_stream_result_ack(console_test) -> None:
             await asyncio.sleep(0.05)
         assert not spool.exists()
         assert not (agent.state_dir / "work" / "t-1").exists()
-        assert (agent.state_dir / "journal" / "t-1").exists()
+        assert Store(agent.state_dir).journaled("t-1")
 
     console_test(body)
 

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from assist_agent import protocol
+from assist_agent import store as store_module
 from assist_agent.store import Store
 
 
@@ -19,13 +20,77 @@ def _store(tmp_path: Path) -> Store:
 
 def test_layout_modes(tmp_path: Path) -> None:
     store = _store(tmp_path)
-    modes = {
-        p.name: stat.S_IMODE(p.stat().st_mode) for p in (store.journal_dir, store.spool_dir, store.work_dir)
-    }
-    assert modes == {"journal": 0o700, "spool": 0o700, "work": 0o711}
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (store.spool_dir, store.work_dir)}
+    assert modes == {"spool": 0o700, "work": 0o711}
+    store.journal("t-1")
+    assert stat.S_IMODE(store.journal_path.stat().st_mode) == 0o600
     store.write_identity({"InstanceId": "mi-1"})
     assert stat.S_IMODE((store.root / "identity.json").stat().st_mode) == 0o600
     assert store.read_identity() == {"InstanceId": "mi-1"}
+
+
+def test_the_journal_is_one_log_read_back_by_the_next_agent(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    for task_id in ("t-1", "t-2", "t-3"):
+        store.journal(task_id)
+    store.close()
+    assert store.journal_path.read_text().count("\n") == 3
+    again = Store(store.root)
+    assert again.journaled_ids() == {"t-1", "t-2", "t-3"}
+    assert again.journaled("t-2") and not again.journaled("t-4")
+    again.journal("t-4")
+    assert Store(store.root).journaled_ids() == {"t-1", "t-2", "t-3", "t-4"}
+
+
+def test_each_journal_entry_is_forced_to_disk_before_journal_returns(tmp_path: Path, monkeypatch) -> None:
+    """At most once: the task id must survive a power cut before the script may start."""
+    store = _store(tmp_path)
+    synced: list[tuple[str, bytes]] = []
+
+    def recording_datasync(fd: int) -> None:
+        path = os.readlink(f"/proc/self/fd/{fd}")
+        synced.append((path, Path(path).read_bytes()))
+
+    monkeypatch.setattr(store_module, "_datasync", recording_datasync)
+    store.journal("t-1")
+    store.journal("t-2")
+    assert [path for path, _ in synced] == [str(store.journal_path.resolve())] * 2
+    assert synced[0][1].startswith(b"t-1 ") and synced[1][1].count(b"\n") == 2
+
+
+def test_a_torn_last_line_is_cut_off_and_the_log_goes_on(tmp_path: Path) -> None:
+    """A power cut in the middle of an append (before its fdatasync returned, so before its task started)."""
+    store = _store(tmp_path)
+    store.journal("t-1")
+    store.close()
+    with open(store.journal_path, "ab") as f:
+        f.write(b"t-torn 17")
+    again = Store(store.root)
+    assert again.journaled_ids() == {"t-1"}
+    again.journal("t-2")
+    assert Store(store.root).journaled_ids() == {"t-1", "t-2"}
+
+
+def test_damaged_lines_are_skipped(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.journal_path.write_bytes(b"t-1 100.0\n../etc 100.0\nt-2 not-a-time\n\xff\xfe\nt-3 200.5\n")
+    assert store.journaled_ids() == {"t-1", "t-3"}
+
+
+def test_an_earlier_agents_journal_files_are_moved_into_the_log(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    legacy = store.root / "journal"
+    legacy.mkdir()
+    (legacy / "t-old").write_text("1.0\n")
+    (legacy / "t-new").write_text("2.0\n")
+    eight_days_ago = time.time() - 8 * 24 * 3600
+    os.utime(legacy / "t-old", (eight_days_ago, eight_days_ago))
+    store.journal("t-now")
+    assert not legacy.exists()
+    assert store.journaled_ids() == {"t-old", "t-new", "t-now"}
+    assert Store(store.root).journaled_ids() == {"t-old", "t-new", "t-now"}
+    assert store.prune_journal() == 1  # the moved entry kept its age
+    assert Store(store.root).journaled_ids() == {"t-new", "t-now"}
 
 
 def test_chunks_are_read_back_by_seq(tmp_path: Path) -> None:
@@ -57,15 +122,16 @@ def test_result_round_trip_and_forget_keeps_the_journal(tmp_path: Path) -> None:
 
 def test_prune_drops_old_acknowledged_entries_only(tmp_path: Path) -> None:
     store = _store(tmp_path)
-    for task_id in ("old-acked", "old-held", "new-acked"):
-        store.journal(task_id)
+    eight_days_ago = time.time() - 8 * 24 * 3600
+    for task_id, when in (("old-acked", eight_days_ago), ("old-held", eight_days_ago), ("new-acked", None)):
+        store.journal(task_id, now=when)
     store.forget("old-acked")
     store.forget("new-acked")
-    eight_days_ago = time.time() - 8 * 24 * 3600
-    for task_id in ("old-acked", "old-held"):
-        os.utime(store.journal_dir / task_id, (eight_days_ago, eight_days_ago))
     assert store.prune_journal() == 1
-    assert sorted(os.listdir(store.journal_dir)) == ["new-acked", "old-held"]
+    assert store.prune_journal() == 0
+    assert store.journaled_ids() == {"new-acked", "old-held"}
+    store.journal("later")  # appended to the rewritten log
+    assert Store(store.root).journaled_ids() == {"new-acked", "old-held", "later"}
 
 
 def test_sweep_removes_leftovers(tmp_path: Path) -> None:

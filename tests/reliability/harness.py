@@ -6,7 +6,7 @@ daphne through a TCP proxy the test can cut, and the official SDK as the client.
 moments, waits for every result to be final and then checks the promise of docs/reliability.md over the
 database and the agents' state dirs. The CI test (test_faults.py) and the soak (bench/soak.py) share it.
 
-Every task's script appends its own path (``<state>/work/<task_id>/script.sh``) to one runs file before
+Every task's script appends its own path (``<state>/spool/<task_id>/script.sh``) to one runs file before
 it prints anything, so a task that ran twice shows up twice there, whatever the agents' journals say.
 """
 
@@ -26,6 +26,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from assist_agent.store import Store
 
 from tests.live import Console, Processes, free_port, wait_for_port, wait_until
 
@@ -387,13 +389,13 @@ class Stack:
         """Everything of the agent dies at once, its running scripts too (they run in process groups of
         their own, which an agent kill alone leaves alive)."""
         self.sigkill(self.agents[name])
-        work = str(self.workdir / "agents" / name / "work") + "/"
+        spool = str(self.workdir / "agents" / name / "spool") + "/"
         for proc in Path("/proc").iterdir():
             try:
                 cmdline = (proc / "cmdline").read_bytes()
             except OSError:
                 continue
-            if proc.name.isdigit() and work.encode() in cmdline:
+            if proc.name.isdigit() and spool.encode() in cmdline:
                 with contextlib.suppress(OSError):
                     os.kill(int(proc.name), signal.SIGKILL)
 
@@ -451,9 +453,9 @@ def inject(stack: Stack, fault: str, rng: random.Random) -> None:
     elif fault == "agent":
         # Mid-command: wait (briefly) until the agent has a task running, i.e. a script of its own alive.
         name = rng.choice(sorted(stack.agents))
-        work = stack.workdir / "agents" / name / "work"
+        spool = stack.workdir / "agents" / name / "spool"
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not any(work.glob("*/script.sh")):
+        while time.monotonic() < deadline and not any(spool.glob("*/script.sh")):
             time.sleep(0.02)
         stack.sigkill(stack.agents[name])
         time.sleep(hold)
@@ -461,9 +463,9 @@ def inject(stack: Stack, fault: str, rng: random.Random) -> None:
     elif fault == "reboot":
         # The machine reboots mid-command: agent and scripts die, the agent starts on a new boot id.
         name = rng.choice(sorted(stack.agents))
-        work = stack.workdir / "agents" / name / "work"
+        spool = stack.workdir / "agents" / name / "spool"
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not any(work.glob("*/script.sh")):
+        while time.monotonic() < deadline and not any(spool.glob("*/script.sh")):
             time.sleep(0.02)
         stack.power_cut(name)
         time.sleep(hold)
@@ -603,8 +605,7 @@ def check(stack: Stack, figures: Figures) -> None:
                 runs[parts[-2]] += 1
     journaled: dict[str, set[str]] = {}
     for name, instance_id in stack.instance_of.items():
-        journal = stack.workdir / "agents" / name / "journal"
-        journaled[instance_id] = set(os.listdir(journal)) if journal.is_dir() else set()
+        journaled[instance_id] = Store(stack.workdir / "agents" / name).journaled_ids()
 
     agent_killed = "agent" in figures.faults or "reboot" in figures.faults
     for result_id, instance_id, status, error_code in results:
