@@ -11,15 +11,18 @@ Layout of ``<state-dir>``::
     spool/<task_id>/result.json  the encoded task.result frame, once the task has ended
     spool/<task_id>/script.sh  the script, when it runs as the agent's own user
     work/<task_id>/script.sh   the script, when it runs as another user (work/ is traversable)
+    spool/<task_id>~free       a spool dir kept for the next task, its files emptied
 
 The spool dir is created before the journal entry, and both exist until ``task.ack``; the ack
 removes the spool and work dirs but keeps the journal entry (pruned after 7 days), so a re-delivered
 task id is recognised and never run twice. Temporary files end in ``~tmp``, a character no task id has.
 
-The journal is one file appended to, not a file per task: creating, fsyncing and later deleting a file
-and fsyncing its directory for every task was a large part of an agent's time per task on ext4
-(docs/performance.md). Agents before that kept ``journal/<task_id>`` files; their entries are moved into
-the log the first time the store is opened.
+Files are made once and reused, not made and deleted for every task: on ext4, creating a file shortly
+after many were deleted scans the recently freed inodes (``recently_deleted`` in the kernel), which was
+most of an agent's system time in a burst of short tasks (docs/performance.md). So the journal is one
+file appended to (agents before it kept ``journal/<task_id>`` files, moved into the log the first time the
+store is opened), and an acknowledged task's spool dir is renamed to ``<task_id>~free`` with its files
+emptied, then renamed to the next task's id: its files are truncated and rewritten, not made again.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ log = logging.getLogger("assist_agent.store")
 
 IDENTITY_FILE = "identity.json"
 JOURNAL_FILE = "journal.log"
+FREE_SUFFIX = "~free"  # no task id has a "~"
+MAX_FREE_SPOOLS = 64  # emptied spool dirs kept for reuse; beyond, an acknowledged spool is deleted
 JOURNAL_MAX_AGE = 7 * 24 * 3600.0
 
 
@@ -73,6 +78,21 @@ def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
+
+
+def _empty_files(directory: Path) -> None:
+    """Truncate every non-empty file in ``directory`` (result first: an empty result means none); remove
+    anything else in it."""
+    with os.scandir(directory) as scan:
+        entries = sorted(scan, key=lambda e: e.name != "result.json")
+    for entry in entries:
+        if entry.is_file(follow_symlinks=False):
+            if entry.stat(follow_symlinks=False).st_size:
+                os.truncate(entry.path, 0)
+        elif entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path)
+        else:
+            os.unlink(entry.path)
 
 
 def _journal_lines(entries: dict[str, float]) -> bytes:
@@ -147,6 +167,7 @@ class Store:
         self.work_dir = root / "work"
         self._journal: dict[str, float] | None = None  # task id -> time journaled, loaded on first use
         self._journal_fd: int | None = None
+        self._free_spools: list[str] | None = None  # names of emptied spool dirs, found on first use
 
     def ensure(self) -> None:
         # root and work/ are traversable (not listable) by others, so a script run as another user
@@ -183,7 +204,7 @@ class Store:
     def journal(self, task_id: str, now: float | None = None) -> None:
         """Record the task id durably (the log's line fdatasynced) before the task starts."""
         entries = self._entries()
-        (self.spool_dir / task_id).mkdir(mode=0o700, exist_ok=True)
+        self._claim_spool(task_id)
         when = time.time() if now is None else now
         fd = self._journal_fd if self._journal_fd is not None else self._open_journal()
         write_all(fd, f"{task_id} {when:.3f}\n".encode())
@@ -280,6 +301,35 @@ class Store:
     def spool(self, task_id: str) -> Path:
         return self.spool_dir / task_id
 
+    def _claim_spool(self, task_id: str) -> None:
+        """The task's spool dir: an emptied one renamed, else a new one. Its files are emptied again
+        before the rename (an agent killed half-way through forget may have left some), so the task
+        never sees another's output or result."""
+        target = self.spool(task_id)
+        free = self._free()
+        while free:
+            spare = self.spool_dir / free.pop()
+            try:
+                _empty_files(spare)
+                os.rename(spare, target)
+                return
+            except OSError as exc:  # gone, or not a dir we can use: make a new one
+                log.warning("spool: cannot reuse %s: %s", spare.name, exc)
+                shutil.rmtree(spare, ignore_errors=True)
+        target.mkdir(mode=0o700, exist_ok=True)
+
+    def _free(self) -> list[str]:
+        if self._free_spools is None:
+            try:
+                names = os.listdir(self.spool_dir)
+            except FileNotFoundError:
+                names = []
+            free = sorted(n for n in names if n.endswith(FREE_SUFFIX))
+            for name in free[MAX_FREE_SPOOLS:]:
+                shutil.rmtree(self.spool_dir / name, ignore_errors=True)
+            self._free_spools = free[:MAX_FREE_SPOOLS]
+        return self._free_spools
+
     def spooled_ids(self) -> list[str]:
         try:
             names = os.listdir(self.spool_dir)
@@ -333,9 +383,9 @@ class Store:
         that ended before a power cut is reported with its real outcome and whole output after the boot (a
         few fsyncs once per task; live chunks themselves are not forced, see SpoolWriter.close). Without
         ``durable`` the caller forces it later with make_durable."""
-        write_atomic(
-            self.spool(result.task_id) / "result.json", protocol.encode(result).encode(), durable=False
-        )
+        # In place: the file may be an emptied one of an earlier task, reused (a new one per task is what
+        # this store avoids); one write() cannot be torn by the agent's death.
+        write_in_place(self.spool(result.task_id) / "result.json", protocol.encode(result).encode())
         if durable:
             self.make_durable(result.task_id)
 
@@ -357,7 +407,10 @@ class Store:
 
     def read_result(self, task_id: str) -> protocol.TaskResult | None:
         try:
-            frame = protocol.decode((self.spool(task_id) / "result.json").read_bytes())
+            data = (self.spool(task_id) / "result.json").read_bytes()
+            if not data:  # emptied for reuse: the task has no result yet
+                return None
+            frame = protocol.decode(data)
         except FileNotFoundError:
             return None
         except protocol.ProtocolError as exc:
@@ -387,9 +440,26 @@ class Store:
             return None
 
     def forget(self, task_id: str) -> None:
-        """After task.ack: drop the spool and work dirs, keep the journal entry."""
-        for path in (self.spool(task_id), self.work_dir / task_id):
-            shutil.rmtree(path, ignore_errors=True)
+        """After task.ack: the spool dir is emptied and kept for a later task (or deleted when enough are
+        kept), the work dir deleted; the journal entry stays."""
+        spool = self.spool(task_id)
+        free = self._free()
+        spare = self.spool_dir / (task_id + FREE_SUFFIX)
+        try:
+            if len(free) >= MAX_FREE_SPOOLS:
+                shutil.rmtree(spool)
+            else:
+                os.rename(spool, spare)  # first: from here on the task is no longer spooled
+                _empty_files(spare)
+                free.append(spare.name)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.warning("task %s: cannot empty its spool dir for reuse: %s", task_id, exc)
+            shutil.rmtree(spool, ignore_errors=True)
+            shutil.rmtree(spare, ignore_errors=True)
+        if os.path.lexists(self.work_dir / task_id):
+            shutil.rmtree(self.work_dir / task_id, ignore_errors=True)
 
     def sweep(self) -> None:
         """Remove leftovers: spool dirs never journaled, work dirs whose spool is gone."""

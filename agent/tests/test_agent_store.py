@@ -120,6 +120,70 @@ def test_result_round_trip_and_forget_keeps_the_journal(tmp_path: Path) -> None:
     assert store.journaled("t-1")
 
 
+def test_an_acknowledged_spool_dir_is_emptied_and_reused_by_the_next_task(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.journal("t-1")
+    writer = store.open_output("t-1")
+    writer.append(1, b"first task's output\n")
+    writer.close()
+    store.write_pid("t-1", 4242, "boot", 1.0, "/x/script.sh")
+    (store.spool("t-1") / "script.sh").write_text("echo secret\n")
+    store.write_result(protocol.TaskResult("t-1", "Success", 0, "", "", 1.0, 2.0, 1))
+    directory_inode = store.spool("t-1").stat().st_ino
+    store.forget("t-1")
+    assert store.spooled_ids() == []
+    [spare] = os.listdir(store.spool_dir)
+    assert spare == "t-1" + store_module.FREE_SUFFIX
+    assert all(p.stat().st_size == 0 for p in (store.spool_dir / spare).iterdir())  # nothing lingers
+
+    store.journal("t-2")
+    assert store.spool("t-2").stat().st_ino == directory_inode
+    assert store.spooled_ids() == ["t-2"]
+    assert store.read_result("t-2") is None
+    assert store.read_pid("t-2") is None
+    assert store.last_seq("t-2") == 0
+    writer = store.open_output("t-2")
+    writer.append(1, b"two\n")
+    writer.close()
+    assert list(store.iter_chunks("t-2", [1])) == [(1, b"two\n")]
+    result = protocol.TaskResult("t-2", "Failed", 1, "ExitCodeNonzero", "", 1.0, 2.0, 1)
+    store.write_result(result)
+    assert store.read_result("t-2") == result
+
+
+def test_a_spare_left_half_emptied_is_emptied_before_reuse(tmp_path: Path) -> None:
+    """An agent killed between forget's rename and its truncation leaves an earlier task's files."""
+    store = _store(tmp_path)
+    spare = store.spool_dir / ("t-old" + store_module.FREE_SUFFIX)
+    spare.mkdir()
+    (spare / "result.json").write_bytes(
+        protocol.encode(protocol.TaskResult("t-old", "Success", 0, "", "", 1.0, 2.0, 1)).encode()
+    )
+    (spare / "output").write_bytes(b"old\n")
+    (spare / "index").write_text("1 0 4\n")
+    (spare / "leftover").mkdir()
+    store.journal("t-new")
+    assert not spare.exists()
+    assert store.read_result("t-new") is None
+    assert list(store.iter_chunks("t-new", [1])) == [(1, None)]
+    assert not (store.spool("t-new") / "leftover").exists()
+
+
+def test_at_most_max_free_spools_are_kept(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(store_module, "MAX_FREE_SPOOLS", 2)
+    store = _store(tmp_path)
+    for task_id in ("t-1", "t-2", "t-3"):
+        store.journal(task_id)
+    for task_id in ("t-1", "t-2", "t-3"):
+        store.forget(task_id)
+    assert sorted(os.listdir(store.spool_dir)) == ["t-1~free", "t-2~free"]
+    assert Store(store.root).spooled_ids() == []
+    store.journal("t-4")
+    store.journal("t-5")
+    store.journal("t-6")  # no spare left: a new dir
+    assert sorted(os.listdir(store.spool_dir)) == ["t-4", "t-5", "t-6"]
+
+
 def test_prune_drops_old_acknowledged_entries_only(tmp_path: Path) -> None:
     store = _store(tmp_path)
     eight_days_ago = time.time() - 8 * 24 * 3600

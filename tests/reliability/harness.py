@@ -453,9 +453,8 @@ def inject(stack: Stack, fault: str, rng: random.Random) -> None:
     elif fault == "agent":
         # Mid-command: wait (briefly) until the agent has a task running, i.e. a script of its own alive.
         name = rng.choice(sorted(stack.agents))
-        spool = stack.workdir / "agents" / name / "spool"
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not any(spool.glob("*/script.sh")):
+        while time.monotonic() < deadline and not _running_script(stack.workdir / "agents" / name):
             time.sleep(0.02)
         stack.sigkill(stack.agents[name])
         time.sleep(hold)
@@ -463,9 +462,8 @@ def inject(stack: Stack, fault: str, rng: random.Random) -> None:
     elif fault == "reboot":
         # The machine reboots mid-command: agent and scripts die, the agent starts on a new boot id.
         name = rng.choice(sorted(stack.agents))
-        spool = stack.workdir / "agents" / name / "spool"
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not any(spool.glob("*/script.sh")):
+        while time.monotonic() < deadline and not _running_script(stack.workdir / "agents" / name):
             time.sleep(0.02)
         stack.power_cut(name)
         time.sleep(hold)
@@ -477,6 +475,16 @@ def inject(stack: Stack, fault: str, rng: random.Random) -> None:
         stack.proxy.restore()
     else:
         raise ValueError(f"unknown fault {fault!r}")
+
+
+def _running_script(state_dir: Path) -> bool:
+    """Whether the agent has a task with its script written (spool dirs kept for reuse hold empty ones)."""
+    store = Store(state_dir)
+    for task_id in store.spooled_ids():
+        with contextlib.suppress(OSError):
+            if (store.spool(task_id) / "script.sh").stat().st_size:
+                return True
+    return False
 
 
 def run_scenario(
@@ -556,9 +564,7 @@ def run_scenario(
                 return False
             if not rows or any(status not in FINAL for (status,) in rows):
                 return False
-            return not any(
-                any((stack.workdir / "agents" / name / "spool").iterdir()) for name in stack.agents
-            )
+            return not any(Store(stack.workdir / "agents" / name).spooled_ids() for name in stack.agents)
 
         try:
             wait_until(settled, timeout=settle_timeout, interval=1.0, message="every result to be settled")
