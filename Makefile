@@ -70,6 +70,8 @@ bench: $(VENV)/.test
 bench-scale: $(VENV)/.test
 	$(PY) -m pip install $(PIP_FLAGS) ansible-core
 	$(PY) bench/fanout_vs_ansible.py --sizes 10,50,200
+	$(PY) bench/agent_throughput.py
+	$(PY) bench/agent_throughput.py --agents 200 --batch 1
 	$(PY) bench/swarm_fanout.py --sizes 1000,5000,10000
 	$(PY) bench/output_throughput.py
 	$(PY) bench/output_compression.py
