@@ -13,9 +13,10 @@ Layout of ``<state-dir>``::
     work/<task_id>/script.sh   the script, when it runs as another user (work/ is traversable)
     spool/<task_id>~free       a spool dir kept for the next task, its files emptied
 
-The spool dir is created before the journal entry, and both exist until ``task.ack``; the ack
-removes the spool and work dirs but keeps the journal entry (pruned after 7 days), so a re-delivered
-task id is recognised and never run twice. Temporary files end in ``~tmp``, a character no task id has.
+The spool dir is made (or reused) before the journal entry, and both exist until ``task.ack``; the ack
+empties the spool dir (kept for reuse) and removes the work dir but keeps the journal entry (pruned after
+7 days), so a re-delivered task id is recognised and never run twice. Temporary files end in ``~tmp``,
+a character no task id has.
 
 Files are made once and reused, not made and deleted for every task: on ext4, creating a file shortly
 after many were deleted scans the recently freed inodes (``recently_deleted`` in the kernel), which was
@@ -28,6 +29,7 @@ emptied, then renamed to the next task's id: its files are truncated and rewritt
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -313,8 +315,11 @@ class Store:
                 _empty_files(spare)
                 os.rename(spare, target)
                 return
-            except OSError as exc:  # gone, or not a dir we can use: make a new one
-                log.warning("spool: cannot reuse %s: %s", spare.name, exc)
+            except OSError as exc:
+                if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):  # the task's dir is there already
+                    free.append(spare.name)
+                    break
+                log.warning("spool: cannot reuse %s: %s", spare.name, exc)  # gone, or unusable
                 shutil.rmtree(spare, ignore_errors=True)
         target.mkdir(mode=0o700, exist_ok=True)
 

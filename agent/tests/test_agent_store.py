@@ -169,6 +169,18 @@ def test_a_spare_left_half_emptied_is_emptied_before_reuse(tmp_path: Path) -> No
     assert not (store.spool("t-new") / "leftover").exists()
 
 
+def test_a_spare_is_kept_when_the_tasks_dir_is_there_already(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.journal("t-1")
+    store.forget("t-1")
+    (store.spool("t-2")).mkdir()
+    (store.spool("t-2") / "output").write_bytes(b"left by a crash\n")
+    store.journal("t-2")
+    assert sorted(os.listdir(store.spool_dir)) == ["t-1~free", "t-2"]
+    store.journal("t-3")  # the spare is still there to be used
+    assert sorted(os.listdir(store.spool_dir)) == ["t-2", "t-3"]
+
+
 def test_at_most_max_free_spools_are_kept(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(store_module, "MAX_FREE_SPOOLS", 2)
     store = _store(tmp_path)
