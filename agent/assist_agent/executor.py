@@ -20,7 +20,7 @@ from . import launcher as launchers
 from . import protocol, runplan, sysinfo
 from .protocol import TaskResult, TaskRun
 from .runplan import Refused as _Refused
-from .store import SpoolWriter, Store, write_all
+from .store import SpoolWriter, Store, overwrite
 
 log = logging.getLogger("assist_agent.task")
 
@@ -429,11 +429,7 @@ class TaskProcess:
             self._temp_dir = directory
         directory.mkdir(mode=0o700, exist_ok=True)
         script = directory / script_file.name
-        fd = os.open(script, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o700)
-        try:
-            write_all(fd, script_file.data)
-        finally:
-            os.close(fd)
+        overwrite(script, script_file.data, mode=0o700)  # maybe a blanked one of a reused spool dir
         if run_as is not None:  # the script's user must be able to read it
             for path in (directory, script):
                 os.chown(path, run_as.uid, run_as.gid)

@@ -6,12 +6,13 @@ Layout of ``<state-dir>``::
     journal.log                one "task_id time" line per task id ever received (fdatasynced before
                                the task starts)
     spool/<task_id>/output     the task's combined output, appended chunk after chunk
-    spool/<task_id>/index      one "seq offset length" line per chunk
+    spool/<task_id>/chunks     one "task_id seq offset length" line per chunk (an agent before spool
+                               dirs were reused wrote "index", "seq offset length" lines, still read)
     spool/<task_id>/pid        JSON: pgid, boot_id, started_at, script path of the started shell
     spool/<task_id>/result.json  the encoded task.result frame, once the task has ended
     spool/<task_id>/script.sh  the script, when it runs as the agent's own user
     work/<task_id>/script.sh   the script, when it runs as another user (work/ is traversable)
-    spool/<task_id>~free       a spool dir kept for the next task, its files emptied
+    spool/<task_id>~free       a spool dir kept for the next task, its small files blanked
 
 The spool dir is made (or reused) before the journal entry, and both exist until ``task.ack``; the ack
 empties the spool dir (kept for reuse) and removes the work dir but keeps the journal entry (pruned after
@@ -22,8 +23,13 @@ Files are made once and reused, not made and deleted for every task: on ext4, cr
 after many were deleted scans the recently freed inodes (``recently_deleted`` in the kernel), which was
 most of an agent's system time in a burst of short tasks (docs/performance.md). So the journal is one
 file appended to (agents before it kept ``journal/<task_id>`` files, moved into the log the first time the
-store is opened), and an acknowledged task's spool dir is renamed to ``<task_id>~free`` with its files
-emptied, then renamed to the next task's id: its files are truncated and rewritten, not made again.
+store is opened), and an acknowledged task's spool dir is renamed to ``<task_id>~free``, then to the next
+task's id. Its files are overwritten, not truncated: ext4 writes a file truncated to nothing out to disk
+when it is closed after a write (``auto_da_alloc``), which cost as much as making it. So the small files
+(``pid``, ``result.json``, the script) are blanked with spaces when the task is acknowledged and padded
+with spaces when rewritten (JSON allows it; an all-blank result means none), and ``output`` and ``chunks``
+are appended to, each line of ``chunks`` naming its task; only past ``SPOOL_TRIM_BYTES`` are they
+truncated.
 """
 
 from __future__ import annotations
@@ -46,7 +52,10 @@ log = logging.getLogger("assist_agent.store")
 IDENTITY_FILE = "identity.json"
 JOURNAL_FILE = "journal.log"
 FREE_SUFFIX = "~free"  # no task id has a "~"
-MAX_FREE_SPOOLS = 64  # emptied spool dirs kept for reuse; beyond, an acknowledged spool is deleted
+MAX_FREE_SPOOLS = 64  # spool dirs kept for reuse; beyond, an acknowledged spool is deleted
+SPOOL_TRIM_BYTES = 1 << 20  # a reused output or index file larger than this is truncated
+APPENDED = ("output", "chunks")  # the spool files appended to; the others are overwritten
+LEGACY_INDEX = "index"  # an earlier agent's chunk index, removed when its spool dir is reused
 JOURNAL_MAX_AGE = 7 * 24 * 3600.0
 
 
@@ -82,15 +91,37 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _empty_files(directory: Path) -> None:
-    """Truncate every non-empty file in ``directory`` (result first: an empty result means none); remove
-    anything else in it."""
+def overwrite(path: Path, data: bytes, mode: int = 0o600, pad: bool = False) -> None:
+    """Write ``data`` over the start of ``path`` (made if missing) without truncating it to nothing first
+    (see the module's docstring). Where the file is longer, ``pad`` fills the rest with spaces; otherwise
+    the file is cut to ``data``'s length."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, mode)
+    try:
+        size = os.fstat(fd).st_size
+        if pad and size > len(data):
+            data += b" " * (size - len(data))
+        write_all(fd, data)
+        if size > len(data):
+            os.ftruncate(fd, len(data))
+    finally:
+        os.close(fd)
+
+
+def _clear_spool(directory: Path) -> None:
+    """Make a spool dir ready for another task: the small files blanked (result first: a blank result
+    means none), the appended ones truncated only when large, anything else removed."""
     with os.scandir(directory) as scan:
         entries = sorted(scan, key=lambda e: e.name != "result.json")
     for entry in entries:
         if entry.is_file(follow_symlinks=False):
-            if entry.stat(follow_symlinks=False).st_size:
-                os.truncate(entry.path, 0)
+            size = entry.stat(follow_symlinks=False).st_size
+            if entry.name in APPENDED:
+                if size > SPOOL_TRIM_BYTES:
+                    os.truncate(entry.path, 0)
+            elif entry.name == LEGACY_INDEX:
+                os.unlink(entry.path)
+            elif size:
+                overwrite(Path(entry.path), b"", pad=True)
         elif entry.is_dir(follow_symlinks=False):
             shutil.rmtree(entry.path)
         else:
@@ -118,34 +149,20 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600, durable: bool = Tru
         _fsync_dir(path.parent)
 
 
-def write_in_place(path: Path, data: bytes, durable: bool = False) -> None:
-    """Write a small new file with one write(), without write_atomic's temporary file and rename: for
-    files whose torn content cannot mislead (the agent's death cannot tear one write(); a power cut takes
-    an unforced file whole). ``durable`` fsyncs the file and its directory."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        if durable:
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-    if durable:
-        _fsync_dir(path.parent)
-
-
 class SpoolWriter:
     """Appends the chunks of one running task to its spool dir."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, task_id: str) -> None:
+        self._task_id = task_id
         self._output = open(directory / "output", "ab", buffering=0)  # closed in close()
-        self._index = open(directory / "index", "a", buffering=1, encoding="ascii")
+        self._index = open(directory / "chunks", "a", buffering=1, encoding="ascii")
 
     def append(self, seq: int, data: bytes) -> None:
         offset = self._output.seek(0, os.SEEK_END)
         view = memoryview(data)
         while view:
             view = view[self._output.write(view) or 0 :]
-        self._index.write(f"{seq} {offset} {len(data)}\n")
+        self._index.write(f"{self._task_id} {seq} {offset} {len(data)}\n")
 
     def close(self) -> None:
         """Flush both files to the OS and close them. No fsync per chunk: the spool has to survive the
@@ -169,7 +186,8 @@ class Store:
         self.work_dir = root / "work"
         self._journal: dict[str, float] | None = None  # task id -> time journaled, loaded on first use
         self._journal_fd: int | None = None
-        self._free_spools: list[str] | None = None  # names of emptied spool dirs, found on first use
+        self._free_spools: list[str] | None = None  # names of spare spool dirs, found on first use
+        self._cleared: set[str] = set()  # spares cleared by this process (others may hold a task's files)
 
     def ensure(self) -> None:
         # root and work/ are traversable (not listable) by others, so a script run as another user
@@ -304,15 +322,17 @@ class Store:
         return self.spool_dir / task_id
 
     def _claim_spool(self, task_id: str) -> None:
-        """The task's spool dir: an emptied one renamed, else a new one. Its files are emptied again
-        before the rename (an agent killed half-way through forget may have left some), so the task
-        never sees another's output or result."""
+        """The task's spool dir: a spare renamed, else a new one. A spare this process did not clear (an
+        agent killed half-way through forget may have left one) is cleared first, so the task never sees
+        another's result or pid; other tasks' index lines are not its own (they name their task)."""
         target = self.spool(task_id)
         free = self._free()
         while free:
             spare = self.spool_dir / free.pop()
             try:
-                _empty_files(spare)
+                if spare.name not in self._cleared:
+                    _clear_spool(spare)
+                self._cleared.discard(spare.name)
                 os.rename(spare, target)
                 return
             except OSError as exc:
@@ -343,14 +363,22 @@ class Store:
         return sorted(n for n in names if protocol.is_valid_task_id(n))
 
     def open_output(self, task_id: str) -> SpoolWriter:
-        return SpoolWriter(self.spool(task_id))
+        return SpoolWriter(self.spool(task_id), task_id)
 
     def _index(self, task_id: str) -> dict[int, tuple[int, int]]:
         entries: dict[int, tuple[int, int]] = {}
         try:
-            with open(self.spool(task_id) / "index", encoding="ascii") as f:
+            spool = self.spool(task_id)
+            legacy = not (spool / "chunks").exists() and (spool / LEGACY_INDEX).exists()
+            with open(
+                spool / (LEGACY_INDEX if legacy else "chunks"), encoding="ascii", errors="replace"
+            ) as f:
                 for line in f:
                     parts = line.split()
+                    if not legacy:
+                        if len(parts) != 4 or parts[0] != task_id:  # another task's (reused), or torn
+                            continue
+                        parts = parts[1:]
                     if line.endswith("\n") and len(parts) == 3 and all(p.isdigit() for p in parts):
                         seq, offset, length = (int(p) for p in parts)
                         entries[seq] = (offset, length)
@@ -388,9 +416,9 @@ class Store:
         that ended before a power cut is reported with its real outcome and whole output after the boot (a
         few fsyncs once per task; live chunks themselves are not forced, see SpoolWriter.close). Without
         ``durable`` the caller forces it later with make_durable."""
-        # In place: the file may be an emptied one of an earlier task, reused (a new one per task is what
-        # this store avoids); one write() cannot be torn by the agent's death.
-        write_in_place(self.spool(result.task_id) / "result.json", protocol.encode(result).encode())
+        # Overwritten, padded: the file may be a blanked one of an earlier task (see the module's
+        # docstring); one write() cannot be torn by the agent's death.
+        overwrite(self.spool(result.task_id) / "result.json", protocol.encode(result).encode(), pad=True)
         if durable:
             self.make_durable(result.task_id)
 
@@ -398,7 +426,7 @@ class Store:
         """Force a task's spool (output, index, result) to disk, so that it survives a power cut (or the
         reboot a power action asks for) and is reported after the boot."""
         directory = self.spool(task_id)
-        for name in ("output", "index", "result.json"):
+        for name in ("output", "chunks", LEGACY_INDEX, "result.json"):
             try:
                 fd = os.open(directory / name, os.O_RDONLY)
             except FileNotFoundError:
@@ -413,7 +441,7 @@ class Store:
     def read_result(self, task_id: str) -> protocol.TaskResult | None:
         try:
             data = (self.spool(task_id) / "result.json").read_bytes()
-            if not data:  # emptied for reuse: the task has no result yet
+            if not data.strip():  # blank, ready for reuse: the task has no result yet
                 return None
             frame = protocol.decode(data)
         except FileNotFoundError:
@@ -427,7 +455,7 @@ class Store:
         self, task_id: str, pgid: int, boot_id: str, started_at: float, script: str, tree: bool = True
     ) -> None:
         info = {"pgid": pgid, "boot_id": boot_id, "started_at": started_at, "script": script, "tree": tree}
-        write_in_place(self.spool(task_id) / "pid", json.dumps(info).encode())
+        overwrite(self.spool(task_id) / "pid", json.dumps(info).encode(), pad=True)
 
     def read_pid(self, task_id: str) -> tuple[int, str, float, str, bool] | None:
         """(pgid, boot_id, started_at, the argument that marks the task's process, whether its whole group
@@ -455,8 +483,9 @@ class Store:
                 shutil.rmtree(spool)
             else:
                 os.rename(spool, spare)  # first: from here on the task is no longer spooled
-                _empty_files(spare)
+                _clear_spool(spare)
                 free.append(spare.name)
+                self._cleared.add(spare.name)
         except FileNotFoundError:
             pass
         except OSError as exc:

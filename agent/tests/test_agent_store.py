@@ -120,7 +120,7 @@ def test_result_round_trip_and_forget_keeps_the_journal(tmp_path: Path) -> None:
     assert store.journaled("t-1")
 
 
-def test_an_acknowledged_spool_dir_is_emptied_and_reused_by_the_next_task(tmp_path: Path) -> None:
+def test_an_acknowledged_spool_dir_is_cleared_and_reused_by_the_next_task(tmp_path: Path) -> None:
     store = _store(tmp_path)
     store.journal("t-1")
     writer = store.open_output("t-1")
@@ -128,45 +128,77 @@ def test_an_acknowledged_spool_dir_is_emptied_and_reused_by_the_next_task(tmp_pa
     writer.close()
     store.write_pid("t-1", 4242, "boot", 1.0, "/x/script.sh")
     (store.spool("t-1") / "script.sh").write_text("echo secret\n")
-    store.write_result(protocol.TaskResult("t-1", "Success", 0, "", "", 1.0, 2.0, 1))
-    directory_inode = store.spool("t-1").stat().st_ino
+    long_result = protocol.TaskResult("t-1", "Failed", 1, "ExitCodeNonzero", "x" * 300, 1.0, 2.0, 1)
+    store.write_result(long_result)
+    inodes = {p.name: p.stat().st_ino for p in [store.spool("t-1"), *store.spool("t-1").iterdir()]}
     store.forget("t-1")
     assert store.spooled_ids() == []
     [spare] = os.listdir(store.spool_dir)
     assert spare == "t-1" + store_module.FREE_SUFFIX
-    assert all(p.stat().st_size == 0 for p in (store.spool_dir / spare).iterdir())  # nothing lingers
+    for name in ("result.json", "pid", "script.sh"):  # blanked, not truncated
+        data = (store.spool_dir / spare / name).read_bytes()
+        assert data and not data.strip(), name
 
     store.journal("t-2")
-    assert store.spool("t-2").stat().st_ino == directory_inode
     assert store.spooled_ids() == ["t-2"]
     assert store.read_result("t-2") is None
     assert store.read_pid("t-2") is None
-    assert store.last_seq("t-2") == 0
+    assert store.last_seq("t-2") == 0  # t-1's chunk line names t-1
     writer = store.open_output("t-2")
     writer.append(1, b"two\n")
     writer.close()
-    assert list(store.iter_chunks("t-2", [1])) == [(1, b"two\n")]
-    result = protocol.TaskResult("t-2", "Failed", 1, "ExitCodeNonzero", "", 1.0, 2.0, 1)
-    store.write_result(result)
-    assert store.read_result("t-2") == result
+    assert list(store.iter_chunks("t-2", [1, 2])) == [(1, b"two\n"), (2, None)]
+    short_result = protocol.TaskResult("t-2", "Success", 0, "", "", 1.0, 2.0, 1)
+    store.write_result(short_result)  # shorter than the blanked t-1 result: padded
+    assert store.read_result("t-2") == short_result
+    store.write_pid("t-2", 7, "boot", 3.0, "/x/script.sh")
+    assert store.read_pid("t-2") == (7, "boot", 3.0, "/x/script.sh", True)
+    after = {p.name: p.stat().st_ino for p in [store.spool("t-2"), *store.spool("t-2").iterdir()]}
+    assert after["t-2"] == inodes["t-1"]
+    assert {name: ino for name, ino in after.items() if name != "t-2"} == {
+        name: ino for name, ino in inodes.items() if name != "t-1"
+    }  # the same files: none made again
 
 
-def test_a_spare_left_half_emptied_is_emptied_before_reuse(tmp_path: Path) -> None:
-    """An agent killed between forget's rename and its truncation leaves an earlier task's files."""
+def test_a_large_output_is_truncated_when_its_spool_dir_is_cleared(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(store_module, "SPOOL_TRIM_BYTES", 100)
+    store = _store(tmp_path)
+    store.journal("t-1")
+    writer = store.open_output("t-1")
+    writer.append(1, b"x" * 101)
+    writer.close()
+    store.forget("t-1")
+    assert (store.spool_dir / "t-1~free" / "output").stat().st_size == 0
+
+
+def test_a_spare_left_half_cleared_is_cleared_before_reuse(tmp_path: Path) -> None:
+    """An agent killed between forget's rename and its clearing leaves an earlier task's files; one from
+    an agent before reused spool dirs has its chunk index in the old format."""
     store = _store(tmp_path)
     spare = store.spool_dir / ("t-old" + store_module.FREE_SUFFIX)
     spare.mkdir()
     (spare / "result.json").write_bytes(
         protocol.encode(protocol.TaskResult("t-old", "Success", 0, "", "", 1.0, 2.0, 1)).encode()
     )
+    (spare / "pid").write_text('{"pgid": 5, "boot_id": "b", "started_at": 1.0, "script": "s"}')
     (spare / "output").write_bytes(b"old\n")
     (spare / "index").write_text("1 0 4\n")
     (spare / "leftover").mkdir()
     store.journal("t-new")
     assert not spare.exists()
     assert store.read_result("t-new") is None
+    assert store.read_pid("t-new") is None
     assert list(store.iter_chunks("t-new", [1])) == [(1, None)]
     assert not (store.spool("t-new") / "leftover").exists()
+
+
+def test_an_earlier_agents_chunk_index_is_still_read(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.journal("t-1")
+    (store.spool("t-1") / "output").write_bytes(b"onetwo")
+    (store.spool("t-1") / "index").write_text("1 0 3\n2 3 3\n")
+    assert list(store.iter_chunks("t-1", [2, 1])) == [(2, b"two"), (1, b"one")]
+    assert store.last_seq("t-1") == 2
 
 
 def test_a_spare_is_kept_when_the_tasks_dir_is_there_already(tmp_path: Path) -> None:
@@ -240,5 +272,5 @@ def test_a_final_result_forces_the_output_it_closes_to_disk(tmp_path: Path, monk
     store.write_result(protocol.TaskResult("t-1", "Success", 0, "", "", 1.0, 2.0, 1))
 
     spool = store.spool("t-1")
-    for path in (spool / "output", spool / "index", spool / "result.json", spool, store.spool_dir):
+    for path in (spool / "output", spool / "chunks", spool / "result.json", spool, store.spool_dir):
         assert str(path.resolve()) in synced, f"{path} not forced to disk"
