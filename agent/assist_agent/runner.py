@@ -470,7 +470,7 @@ class Agent:
                 log.info("task %s re-delivered after its ack: ignored", task_id)
             return
         self.store.journal(task_id)  # durable before anything runs: at most once
-        log.info("task %s received (%s)", task_id, frame.command_type)
+        log.debug("task %s received (%s)", task_id, frame.command_type)
         process = TaskProcess(
             frame, store=self.store, send=self._send, boot_id=self.boot_id, options=self.task_options
         )
@@ -633,7 +633,7 @@ class Agent:
             return
         self._cancel_late_force(frame.task_id)
         self.store.forget(frame.task_id)
-        log.info("task %s acknowledged", frame.task_id)
+        log.debug("task %s acknowledged", frame.task_id)
         if (acked := self._acked.get(frame.task_id)) is not None:
             acked.set()
         if time.monotonic() - self._last_prune > PRUNE_EVERY:
