@@ -15,7 +15,7 @@ Layout of ``<state-dir>``::
     spool/<task_id>~free       a spool dir kept for the next task, its small files blanked
 
 The spool dir is made (or reused) before the journal entry, and both exist until ``task.ack``; the ack
-empties the spool dir (kept for reuse) and removes the work dir but keeps the journal entry (pruned after
+clears the spool dir (kept for reuse) and removes the work dir but keeps the journal entry (pruned after
 7 days), so a re-delivered task id is recognised and never run twice. Temporary files end in ``~tmp``,
 a character no task id has.
 
@@ -53,7 +53,7 @@ IDENTITY_FILE = "identity.json"
 JOURNAL_FILE = "journal.log"
 FREE_SUFFIX = "~free"  # no task id has a "~"
 MAX_FREE_SPOOLS = 64  # spool dirs kept for reuse; beyond, an acknowledged spool is deleted
-SPOOL_TRIM_BYTES = 1 << 20  # a reused output or index file larger than this is truncated
+SPOOL_TRIM_BYTES = 1 << 20  # a reused output or chunks file larger than this is truncated
 APPENDED = ("output", "chunks")  # the spool files appended to; the others are overwritten
 LEGACY_INDEX = "index"  # an earlier agent's chunk index, removed when its spool dir is reused
 JOURNAL_MAX_AGE = 7 * 24 * 3600.0
@@ -324,7 +324,7 @@ class Store:
     def _claim_spool(self, task_id: str) -> None:
         """The task's spool dir: a spare renamed, else a new one. A spare this process did not clear (an
         agent killed half-way through forget may have left one) is cleared first, so the task never sees
-        another's result or pid; other tasks' index lines are not its own (they name their task)."""
+        another's result or pid; other tasks' lines in ``chunks`` are not its own (they name their task)."""
         target = self.spool(task_id)
         free = self._free()
         while free:
@@ -423,7 +423,7 @@ class Store:
             self.make_durable(result.task_id)
 
     def make_durable(self, task_id: str) -> None:
-        """Force a task's spool (output, index, result) to disk, so that it survives a power cut (or the
+        """Force a task's spool (output, chunk index, result) to disk, so that it survives a power cut (or the
         reboot a power action asks for) and is reported after the boot."""
         directory = self.spool(task_id)
         for name in ("output", "chunks", LEGACY_INDEX, "result.json"):
@@ -473,7 +473,7 @@ class Store:
             return None
 
     def forget(self, task_id: str) -> None:
-        """After task.ack: the spool dir is emptied and kept for a later task (or deleted when enough are
+        """After task.ack: the spool dir is cleared and kept for a later task (or deleted when enough are
         kept), the work dir deleted; the journal entry stays."""
         spool = self.spool(task_id)
         free = self._free()
@@ -489,7 +489,7 @@ class Store:
         except FileNotFoundError:
             pass
         except OSError as exc:
-            log.warning("task %s: cannot empty its spool dir for reuse: %s", task_id, exc)
+            log.warning("task %s: cannot clear its spool dir for reuse: %s", task_id, exc)
             shutil.rmtree(spool, ignore_errors=True)
             shutil.rmtree(spare, ignore_errors=True)
         if os.path.lexists(self.work_dir / task_id):

@@ -478,11 +478,12 @@ def inject(stack: Stack, fault: str, rng: random.Random) -> None:
 
 
 def _running_script(state_dir: Path) -> bool:
-    """Whether the agent has a task with its script written (spool dirs kept for reuse hold empty ones)."""
+    """Whether the agent has a task with its script written (a reused spool dir holds a blanked one until
+    then)."""
     store = Store(state_dir)
     for task_id in store.spooled_ids():
         with contextlib.suppress(OSError):
-            if (store.spool(task_id) / "script.sh").stat().st_size:
+            if (store.spool(task_id) / "script.sh").read_bytes().strip():
                 return True
     return False
 
