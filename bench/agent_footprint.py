@@ -5,7 +5,6 @@ CPU share (targets: RSS at most 20 MB, CPU under 1 %).
 """
 
 import argparse
-import os
 import shutil
 import sys
 import tempfile
@@ -14,6 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.profiling import process_cpu  # noqa: E402
 from tests.live import embedded_console  # noqa: E402
 
 
@@ -22,11 +22,6 @@ def rss_kb(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError("no VmRSS")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -43,13 +38,13 @@ def main() -> None:
         [instance_id] = console.add_agents(1)
         agent = console.agents["host-000"]
         time.sleep(5)  # registered, connected, first heartbeat done
-        cpu_before, started = cpu_seconds(agent.pid), time.monotonic()
+        cpu_before, started = sum(process_cpu(agent.pid)[:2]), time.monotonic()
         peak = 0
         while time.monotonic() - started < args.seconds:
             peak = max(peak, rss_kb(agent.pid))
             time.sleep(1)
         elapsed = time.monotonic() - started
-        cpu = cpu_seconds(agent.pid) - cpu_before
+        cpu = sum(process_cpu(agent.pid)[:2]) - cpu_before
         print(
             f"agent {instance_id} idle {elapsed:.0f} s: RSS {rss_kb(agent.pid) / 1024:.1f} MB "
             f"(peak {peak / 1024:.1f} MB), CPU {cpu:.2f} s = {100 * cpu / elapsed:.2f} %",

@@ -23,10 +23,13 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "agent"))
 
 from assist_agent import protocol  # noqa: E402
 from websockets.asyncio.server import ServerConnection, serve  # noqa: E402
+
+from bench.profiling import process_cpu  # noqa: E402
 
 WARM_UP_ROUNDS = 3
 
@@ -52,13 +55,6 @@ class MiniConsole:
             if isinstance(frame, protocol.TaskResult):
                 await ws.send(protocol.encode(protocol.TaskAck(task_id=frame.task_id)))
                 await self.results.put(frame)
-
-
-def cpu_seconds(pid: int) -> tuple[float, float, float]:
-    """(user, system, reaped children's user + system) of a process, in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    tick = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / tick, int(fields[12]) / tick, (int(fields[13]) + int(fields[14])) / tick
 
 
 def start_agents(count: int, port: int, base: Path) -> list[subprocess.Popen[bytes]]:
@@ -109,12 +105,12 @@ async def bench(args: argparse.Namespace, base: Path) -> None:
         for round_no in range(WARM_UP_ROUNDS):
             await run_round(console, -1 - round_no, args.batch)
         await asyncio.sleep(1)
-        before = [cpu_seconds(p.pid) for p in procs]
+        before = [process_cpu(p.pid) for p in procs]
         walls = []
         for round_no in range(args.rounds):
             walls.append(await run_round(console, round_no, args.batch))
         await asyncio.sleep(0.5)  # the last acks and reaps
-        after = [cpu_seconds(p.pid) for p in procs]
+        after = [process_cpu(p.pid) for p in procs]
     finally:
         for proc in procs:
             proc.terminate()

@@ -107,6 +107,14 @@ PROGRAMS = (
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
+def process_cpu(pid: int) -> tuple[float, float, float]:
+    """(user, system, its reaped children's user + system) CPU seconds of a process, from /proc."""
+    # after the ")": state is field 0, utime 11, stime 12, cutime 13, cstime 14
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    user, system, children = int(fields[11]), int(fields[12]), int(fields[13]) + int(fields[14])
+    return user / CLOCK_TICKS, system / CLOCK_TICKS, children / CLOCK_TICKS
+
+
 def _cpu_by_program() -> Counter[str]:
     """CPU seconds per program, reaped children included (a command that ended counts for its agent)."""
     seconds: Counter[str] = Counter()
@@ -115,15 +123,14 @@ def _cpu_by_program() -> Counter[str]:
             continue
         try:
             command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            fields = (proc / "stat").read_text().rpartition(")")[2].split()
+            cpu = process_cpu(int(proc.name))
         except OSError:
             continue  # ended meanwhile
         if int(proc.name) == os.getpid():
             program = "this benchmark (its browser)"
         else:
             program = next((name for key, name in PROGRAMS if key in command), "other")
-        # after the ")": state is field 0, utime 11, stime 12, cutime 13, cstime 14
-        seconds[program] += sum(int(value) for value in fields[11:15]) / CLOCK_TICKS
+        seconds[program] += sum(cpu)
     return seconds
 
 
